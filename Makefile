@@ -1,0 +1,40 @@
+# cairn — see README.md. Two commands do all set-up on a fresh Debian machine:
+#   make run    build, bring up a database if none is configured, migrate, serve
+#   make test   a throwaway PostgreSQL with pgvector, go vet, every test with -race
+GO      ?= go
+BIN     ?= bin/cairn
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+# make run serves Streamable HTTP (and SSE) on loopback so a person can see it answer;
+# MCP clients run `cairn serve` (stdio) themselves. Override: make run ARGS="--transport stdio".
+ARGS    ?= --transport http
+
+.PHONY: build run test bench vet fmt pgvector clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cairn
+
+run: build
+	@if [ -z "$$DATABASE_URL$$PGHOST$$PGDATABASE$$PGSERVICE$$PGUSER$$PGPORT" ]; then \
+		scripts/ensure-pgvector.sh || echo "make run: pgvector could not be installed; the vector tools will say so" >&2; \
+	fi
+	./$(BIN) serve $(ARGS)
+
+test: pgvector
+	$(GO) vet ./...
+	scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
+
+bench: pgvector
+	scripts/with-postgres.sh $(GO) run ./bench $(BENCHARGS)
+
+pgvector:
+	scripts/ensure-pgvector.sh
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -l -w .
+
+clean:
+	rm -rf bin

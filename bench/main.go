@@ -1,0 +1,205 @@
+// Command bench measures cairn against plain pgx in one run, so that ratios hold on a noisy,
+// shared machine. `make bench` runs it against a throwaway cluster and prints a Markdown report
+// (the figures in docs/BENCHMARKS.md come from it).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	cairnsql "github.com/cairn-mcp/cairn/sql"
+)
+
+func main() {
+	n := flag.Int("n", 2000, "calls per measurement")
+	starts := flag.Int("starts", 20, "cold starts to time")
+	flag.Parse()
+	if err := run(context.Background(), *n, *starts); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+const dbName = "cairn_bench"
+
+func run(ctx context.Context, n, starts int) error {
+	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		return fmt.Errorf("connect (run through `make bench`, which starts PostgreSQL): %w", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+dbName+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+dbName); err != nil {
+		return err
+	}
+	cc := admin.Config()
+	url := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", cc.Host, cc.Port, cc.User, dbName)
+
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := cairnsql.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE bench_items (
+		id bigint PRIMARY KEY, name text NOT NULL, status text NOT NULL,
+		created_at timestamptz NOT NULL, score numeric NOT NULL, payload jsonb NOT NULL);
+		INSERT INTO bench_items SELECT g, 'item-' || g, CASE WHEN g % 3 = 0 THEN 'running' ELSE 'done' END,
+			now() - g * interval '1 minute', g * 1.5, jsonb_build_object('g', g, 'tags', jsonb_build_array('a', 'b'))
+		FROM generate_series(1, 10000) g; ANALYZE bench_items`); err != nil {
+		return err
+	}
+
+	bin, err := buildCairn()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(filepath.Dir(bin))
+
+	const point = "SELECT * FROM bench_items WHERE id = $1"
+	const thousand = "SELECT * FROM bench_items WHERE id <= $1 ORDER BY id"
+
+	// Floor: plain pgx with its default statement cache, reading raw values.
+	pgxPoint := measure(n, func(i int) error {
+		rows, err := pool.Query(ctx, point, int64(i%10000+1))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			_ = rows.RawValues()
+		}
+		return rows.Err()
+	})
+	pgxThousand := measure(n/4, func(int) error {
+		rows, err := pool.Query(ctx, thousand, int64(1000))
+		if err != nil {
+			return err
+		}
+		k := 0
+		for rows.Next() {
+			_ = rows.RawValues()
+			k++
+		}
+		if k != 1000 {
+			return fmt.Errorf("got %d rows", k)
+		}
+		return rows.Err()
+	})
+
+	cmd := exec.Command(bin, "serve", "--database-url", url, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	client := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		return fmt.Errorf("start cairn: %w", err)
+	}
+	callQuery := func(sql string, arg int, wantRows int) error {
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "query", Arguments: map[string]any{"sql": sql, "params": []any{arg}}})
+		if err != nil {
+			return err
+		}
+		if res.IsError {
+			return fmt.Errorf("tool error: %v", res.Content)
+		}
+		if wantRows > 0 && !strings.Contains(res.Content[0].(*sdk.TextContent).Text, `"row_count":`+strconv.Itoa(wantRows)+`,`) {
+			return fmt.Errorf("want %d rows", wantRows)
+		}
+		return nil
+	}
+	// Warm up both sides equally (connections, caches).
+	for i := range 200 {
+		callQuery(point, i+1, 1)
+	}
+	mcpPoint := measure(n, func(i int) error { return callQuery(point, i%10000+1, 1) })
+	mcpThousand := measure(n/4, func(int) error { return callQuery(thousand, 1000, 1000) })
+	rss := rssKB(cmd.Process.Pid)
+	calls := 200 + n + n/4
+	cs.Close()
+
+	cold := measure(starts, func(int) error {
+		c := exec.Command(bin, "serve", "--database-url", url, "--log-level", "warn")
+		s, err := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, nil).Connect(ctx, &sdk.CommandTransport{Command: c}, nil)
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	})
+
+	fmt.Printf("| measurement | cairn (MCP over stdio) | plain pgx (floor) | ratio | goal |\n|---|---|---|---|---|\n")
+	fmt.Printf("| point lookup by $1, median | %s | %s | %.2fx | within 2x |\n", ms(mcpPoint.median), ms(pgxPoint.median), ratio(mcpPoint.median, pgxPoint.median))
+	fmt.Printf("| point lookup, p95 | %s | %s | %.2fx | |\n", ms(mcpPoint.p95), ms(pgxPoint.p95), ratio(mcpPoint.p95, pgxPoint.p95))
+	fmt.Printf("| 1,000-row result, median | %s | %s | %.2fx | within 2x |\n", ms(mcpThousand.median), ms(pgxThousand.median), ratio(mcpThousand.median, pgxThousand.median))
+	fmt.Printf("| 1,000-row result, p95 | %s | %s | %.2fx | |\n", ms(mcpThousand.p95), ms(pgxThousand.p95), ratio(mcpThousand.p95, pgxThousand.p95))
+	fmt.Printf("| `serve` cold start (spawn → initialize answered), median of %d | %s | | | under 50 ms |\n", starts, ms(cold.median))
+	fmt.Printf("| RSS after %d calls | %.1f MB | | | under 25 MB |\n", calls, float64(rss)/1024)
+	return nil
+}
+
+type stats struct{ median, p95 time.Duration }
+
+func measure(n int, f func(int) error) stats {
+	ds := make([]time.Duration, 0, n)
+	for i := range n {
+		t := time.Now()
+		if err := f(i); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: call failed:", err)
+			os.Exit(1)
+		}
+		ds = append(ds, time.Since(t))
+	}
+	slices.Sort(ds)
+	return stats{median: ds[len(ds)/2], p95: ds[len(ds)*95/100]}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func rssKB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				k, _ := strconv.Atoi(f[0])
+				return k
+			}
+		}
+	}
+	return 0
+}
+
+func buildCairn() (string, error) {
+	dir, err := os.MkdirTemp("", "cairn-bench-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "cairn")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/cairn-mcp/cairn/cmd/cairn")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build cairn: %w", err)
+	}
+	return bin, nil
+}

@@ -1,0 +1,111 @@
+// Command cairn is the workflow-state service for AI agents: an MCP server over PostgreSQL, and
+// the operator's CLI around it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise it comes from the
+// module's build information.
+var version = ""
+
+func cairnVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp()
+	if err := app.RunContext(ctx, os.Args); err != nil {
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			if msg := ec.Error(); msg != "" {
+				fmt.Fprintln(os.Stderr, "cairn:", msg)
+			}
+			os.Exit(ec.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "cairn:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "cairn",
+		Usage: "workflow state, agent metrics and a knowledge graph for AI agents, in PostgreSQL, over MCP",
+		Description: `cairn serves MCP tools over stdio, SSE and Streamable HTTP. With no database configured
+(no DATABASE_URL, no PG* variables) it runs a private PostgreSQL cluster of its own.
+
+Examples:
+   cairn serve                                   # stdio, for Claude Desktop / Claude Code
+   cairn serve --transport http --addr 127.0.0.1:8080
+   DATABASE_URL=postgres://cairn@db/cairn cairn migrate
+   cairn db status`,
+		Version:              cairnVersion(),
+		EnableBashCompletion: true,
+		Flags:                logFlags,
+		Before: func(c *cli.Context) error {
+			return setupLogging(c)
+		},
+		Commands: []*cli.Command{serveCommand(), migrateCommand(), dbCommand(), versionCommand()},
+	}
+}
+
+var logFlags = []cli.Flag{
+	&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"CAIRN_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+	&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"CAIRN_LOG_FORMAT"}, Usage: "text or json (logs go to stderr; stdout belongs to the stdio transport)"},
+}
+
+func setupLogging(c *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return cli.Exit(fmt.Sprintf("--log-level %q: use debug, info, warn or error", c.String("log-level")), 2)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch c.String("log-format") {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return cli.Exit(fmt.Sprintf("--log-format %q: use text or json", c.String("log-format")), 2)
+	}
+	slog.SetDefault(slog.New(h))
+	return nil
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print cairn's version and the schema version it migrates to",
+		Action: func(c *cli.Context) error {
+			fmt.Fprintf(c.App.Writer, "cairn %s (schema %d)\n", cairnVersion(), latestMigration())
+			return nil
+		},
+	}
+}

@@ -1,0 +1,59 @@
+// Package db opens cairn's connection pool and turns connection failures into errors that say
+// where cairn tried to connect and what to check.
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Open creates the pool and checks that the database answers, so a wrong setting fails at start
+// with a clear message rather than on the first tool call.
+func Open(ctx context.Context, pc *pgxpool.Config) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open pool for %s: %w", Target(pc.ConnConfig.Config), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, ConnectError(pc.ConnConfig.Config, err)
+	}
+	return pool, nil
+}
+
+// Target describes where a configuration points, without the password: user@host:port/dbname.
+func Target(c pgconn.Config) string {
+	host := c.Host
+	if strings.HasPrefix(host, "/") {
+		host = "unix socket " + host
+	} else {
+		host = net.JoinHostPort(host, fmt.Sprint(c.Port))
+	}
+	if strings.HasPrefix(c.Host, "/") {
+		host = fmt.Sprintf("%s (port %d)", host, c.Port)
+	}
+	return fmt.Sprintf("database %q as user %q at %s", c.Database, c.User, host)
+}
+
+// ConnectError wraps a failed connection attempt with the target and the likely fix.
+func ConnectError(c pgconn.Config, err error) error {
+	hint := "check that PostgreSQL is running there (pg_isready) and that DATABASE_URL or PGHOST/PGPORT/PGDATABASE/PGUSER are right"
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "28P01", "28000":
+			hint = "the server refused the credentials: check PGUSER and PGPASSWORD / PGPASSWORD_FILE (or the password in DATABASE_URL)"
+		case "3D000":
+			hint = fmt.Sprintf("the database does not exist: create it (createdb %s) or point PGDATABASE / DATABASE_URL at another", c.Database)
+		case "53300":
+			hint = "the server has no free connection slots: lower --pool-max or raise max_connections"
+		}
+	}
+	return fmt.Errorf("cannot connect to %s: %w; %s", Target(c), err, hint)
+}

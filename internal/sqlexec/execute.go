@@ -1,0 +1,131 @@
+package sqlexec
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cairn-mcp/cairn/internal/pgjson"
+	"github.com/cairn-mcp/cairn/internal/sqlguard"
+)
+
+// Execute runs one statement that may write (INSERT, UPDATE, DELETE, DDL, …) in its own
+// transaction and appends {"command":…, "rows_affected":N} to dst, plus the "rows" of a
+// RETURNING clause.
+func (r *Runner) Execute(ctx context.Context, dst []byte, sqlText string, params []Param) ([]byte, error) {
+	if r.ro {
+		return dst, ErrReadOnly
+	}
+	st, err := r.checks.check(sqlText, true)
+	if err != nil {
+		return dst, asInput(err)
+	}
+	conn, err := r.acquire(ctx)
+	if err != nil {
+		return dst, err
+	}
+	defer conn.Release()
+	pg := conn.Conn().PgConn()
+	vals, err := r.bind(ctx, pg, st.Text, params)
+	if err != nil {
+		return dst, err
+	}
+
+	p := pg.StartPipeline(ctx)
+	p.SendQueryParams(st.Text, vals, nil, nil, nil)
+	p.SendPipelineSync()
+	sendReset(p)
+	if err := p.Flush(); err != nil {
+		finishPipeline(conn, p, 0)
+		return dst, wrapPgError(err, "execute", st.Text, 0)
+	}
+	start := len(dst)
+	dst, xerr := r.readExecute(p, dst, st, nil)
+	if xerr != nil {
+		dst = dst[:start]
+	}
+	if ferr := finishPipeline(conn, p, 1); ferr != nil && xerr == nil {
+		xerr, dst = ferr, dst[:start]
+	}
+	if xerr != nil {
+		return dst, wrapPgError(xerr, "execute", st.Text, 0)
+	}
+	if changesTypes(st) {
+		if err := r.RefreshTypes(ctx); err != nil {
+			r.log.Warn("reload extension types after "+st.Command, "err", err)
+		}
+	}
+	return dst, nil
+}
+
+// readExecute reads one statement's result up to its sync.
+func (r *Runner) readExecute(p *pgconn.Pipeline, dst []byte, st *sqlguard.Statement, keep *firstRow) ([]byte, error) {
+	res, err := p.GetResults()
+	if err != nil {
+		return dst, errors.Join(err, drainToSync(p))
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return dst, errors.Join(errors.New("pipeline: expected a result"), drainToSync(p))
+	}
+	dst, err = r.writeCommandResult(dst, rr, st, keep)
+	if err != nil {
+		return dst, errors.Join(err, drainToSync(p))
+	}
+	return dst, drainToSync(p)
+}
+
+// writeCommandResult writes {"command":…, "rows_affected":N[, "rows":…]} for one statement.
+func (r *Runner) writeCommandResult(dst []byte, rr *pgconn.ResultReader, st *sqlguard.Statement, keep *firstRow) ([]byte, error) {
+	var rows []byte
+	var tag pgconn.CommandTag
+	var err error
+	if len(rr.FieldDescriptions()) > 0 {
+		// The command tag comes after the rows, so the rows go to a scratch buffer first.
+		rows, tag, err = r.writeRows(nil, rr, keep)
+	} else {
+		tag, err = rr.Close()
+	}
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, `{"command":`...)
+	dst = pgjson.AppendString(dst, commandOf(tag, st))
+	dst = append(dst, `,"rows_affected":`...)
+	dst = append(dst, itoa(int(tag.RowsAffected()))...)
+	if rows != nil {
+		dst = append(dst, ',')
+		dst = append(dst, rows...)
+	}
+	return append(dst, '}'), nil
+}
+
+// commandOf names the command from the server's tag ("INSERT 0 1" → "INSERT", "CREATE TABLE").
+func commandOf(tag pgconn.CommandTag, st *sqlguard.Statement) string {
+	s := tag.String()
+	if s == "" {
+		return st.Command
+	}
+	fields := strings.Fields(s)
+	for len(fields) > 1 && isDigits(fields[len(fields)-1]) {
+		fields = fields[:len(fields)-1]
+	}
+	return strings.Join(fields, " ")
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// changesTypes reports whether a statement may add or remove types whose OIDs the encoder needs.
+func changesTypes(st *sqlguard.Statement) bool {
+	c := strings.ToUpper(st.Command)
+	return strings.Contains(c, "EXTENSION") || strings.Contains(c, "DROP") || strings.Contains(c, "TYPE")
+}

@@ -1,0 +1,214 @@
+package sqlexec
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cairn-mcp/cairn/internal/pgjson"
+	"github.com/cairn-mcp/cairn/internal/sqlguard"
+)
+
+const (
+	cursorName   = "cairn_query"
+	cursorPrefix = "DECLARE " + cursorName + " NO SCROLL CURSOR FOR "
+)
+
+// Query runs one read-only statement and appends {"rows":[…],"row_count":N,"columns":[…],
+// "truncated":bool} to dst. The statement is classified by the PostgreSQL parser and then run
+// in a READ ONLY transaction that is always rolled back, so neither a missed case in the parser
+// check nor a volatile function can change anything beyond the call.
+func (r *Runner) Query(ctx context.Context, dst []byte, sqlText string, params []Param) ([]byte, error) {
+	st, err := r.checks.check(sqlText, false)
+	if err != nil {
+		return dst, asInput(err)
+	}
+	return r.read(ctx, dst, st.Text, st.Cursorable, params, nil)
+}
+
+// read runs a read-only statement (already checked, or built by cairn) in a READ ONLY
+// transaction that is rolled back; setup statements (SET LOCAL …) run first inside it.
+func (r *Runner) read(ctx context.Context, dst []byte, text string, cursorable bool, params []Param, setup []string) ([]byte, error) {
+	conn, err := r.acquire(ctx)
+	if err != nil {
+		return dst, err
+	}
+	defer conn.Release()
+	pg := conn.Conn().PgConn()
+	vals, err := r.bind(ctx, pg, text, params)
+	if err != nil {
+		return dst, err
+	}
+
+	p := pg.StartPipeline(ctx)
+	p.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
+	for _, s := range setup {
+		p.SendQueryParams(s, nil, nil, nil, nil)
+	}
+	offset := 0
+	if cursorable {
+		// A cursor lets the server stop after max rows instead of sending a huge result that
+		// would be read only to be thrown away.
+		offset = len(cursorPrefix)
+		p.SendQueryParams(cursorPrefix+text, vals, nil, nil, nil)
+		p.SendQueryParams("FETCH FORWARD "+itoa(r.maxRows+1)+" FROM "+cursorName, nil, nil, nil, nil)
+	} else {
+		p.SendQueryParams(text, vals, nil, nil, nil)
+	}
+	p.SendPipelineSync()
+	p.SendQueryParams("ROLLBACK", nil, nil, nil, nil)
+	p.SendPipelineSync()
+	sendReset(p)
+	if err := p.Flush(); err != nil {
+		finishPipeline(conn, p, 0)
+		return dst, wrapPgError(err, "query", text, 0)
+	}
+
+	start := len(dst)
+	skip := 1 + len(setup)
+	if cursorable {
+		skip++
+	}
+	dst, qerr := r.readQuery(p, dst, skip)
+	if qerr != nil {
+		dst = dst[:start]
+	}
+	if ferr := finishPipeline(conn, p, 2); ferr != nil && qerr == nil {
+		qerr = ferr
+		dst = dst[:start]
+	}
+	if qerr != nil {
+		return dst, wrapPgError(qerr, "query", text, offset)
+	}
+	return dst, nil
+}
+
+// readQuery skips the results of the first skip requests (BEGIN, setup, DECLARE), writes the
+// rows of the next one and reads up to the sync after them.
+func (r *Runner) readQuery(p *pgconn.Pipeline, dst []byte, skip int) ([]byte, error) {
+	for range skip {
+		res, err := p.GetResults()
+		if err != nil {
+			return dst, errors.Join(err, drainToSync(p))
+		}
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			if _, err := rr.Close(); err != nil {
+				return dst, errors.Join(err, drainToSync(p))
+			}
+		}
+	}
+	res, err := p.GetResults()
+	if err != nil {
+		return dst, errors.Join(err, drainToSync(p))
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return dst, errors.Join(errors.New("pipeline: expected a result"), drainToSync(p))
+	}
+	dst = append(dst, '{')
+	dst, _, err = r.writeRows(dst, rr, nil)
+	dst = append(dst, '}')
+	if err != nil {
+		return dst, errors.Join(err, drainToSync(p))
+	}
+	return dst, drainToSync(p)
+}
+
+// firstRow keeps the first row of a result so that later statements of a transaction can refer
+// to its values.
+type firstRow struct {
+	names []string
+	vals  [][]byte
+}
+
+// writeRows streams a result into dst as the members "rows", "row_count", "columns" and
+// "truncated" (without enclosing braces). keep, when non-nil, receives a copy of the first row.
+func (r *Runner) writeRows(dst []byte, rr *pgconn.ResultReader, keep *firstRow) ([]byte, pgconn.CommandTag, error) {
+	enc := r.enc.Load()
+	fds := rr.FieldDescriptions()
+	names := columnNames(fds)
+	keys := make([][]byte, len(names))
+	for i, n := range names {
+		k := pgjson.AppendString(nil, n)
+		keys[i] = append(k, ':')
+	}
+	dst = append(dst, `"rows":[`...)
+	n, truncated := 0, false
+	for rr.NextRow() {
+		if n == r.maxRows {
+			truncated = true
+			continue // the cursor already limited the rows; for other statements, read and drop
+		}
+		vals := rr.Values()
+		if keep != nil && n == 0 {
+			keep.names = names
+			keep.vals = make([][]byte, len(vals))
+			for i, v := range vals {
+				if v != nil {
+					keep.vals[i] = append([]byte{}, v...)
+				}
+			}
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '{')
+		for i, v := range vals {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, keys[i]...)
+			dst = enc.AppendValue(dst, fds[i].DataTypeOID, v)
+		}
+		dst = append(dst, '}')
+		n++
+	}
+	tag, err := rr.Close()
+	if err != nil {
+		return dst, tag, err
+	}
+	dst = append(dst, `],"row_count":`...)
+	dst = append(dst, itoa(n)...)
+	dst = append(dst, `,"columns":[`...)
+	for i, name := range names {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = pgjson.AppendString(dst, name)
+	}
+	dst = append(dst, `],"truncated":`...)
+	if truncated {
+		dst = append(dst, `true,"max_rows":`...)
+		dst = append(dst, itoa(r.maxRows)...)
+		dst = append(dst, `,"notice":"result cut at max rows (--max-rows / CAIRN_MAX_ROWS); add LIMIT/OFFSET or a narrower WHERE to see the rest"`...)
+	} else {
+		dst = append(dst, `false`...)
+	}
+	return dst, tag, nil
+}
+
+// columnNames returns the result's column names, made unique (a second "id" becomes "id_2") so
+// that each row is a JSON object with no duplicate keys.
+func columnNames(fds []pgconn.FieldDescription) []string {
+	names := make([]string, len(fds))
+	seen := make(map[string]bool, len(fds))
+	for i, fd := range fds {
+		name := fd.Name
+		for k := 2; seen[name]; k++ {
+			name = fd.Name + "_" + itoa(k)
+		}
+		seen[name] = true
+		names[i] = name
+	}
+	return names
+}
+
+// asInput makes a parser verdict an InputError.
+func asInput(err error) error {
+	var ge *sqlguard.Error
+	if errors.As(err, &ge) {
+		return &InputError{Msg: ge.Error()}
+	}
+	return err
+}

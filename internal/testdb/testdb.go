@@ -1,0 +1,150 @@
+// Package testdb gives each test its own migrated PostgreSQL database, cloned from a template
+// that is migrated once per schema version, so tests run in parallel against real PostgreSQL.
+// The server comes from the environment (DATABASE_URL or PG*), as `make test` sets it up; with
+// none reachable a test fails — it never skips.
+package testdb
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-mcp/cairn/internal/config"
+	cairnsql "github.com/cairn-mcp/cairn/sql"
+)
+
+// DB is one test's database.
+type DB struct {
+	Name string
+	URL  string // connection string for the test database
+	Pool *pgxpool.Pool
+}
+
+// New creates a migrated database for the test and drops it when the test ends.
+func New(t testing.TB) *DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		t.Fatalf("testdb: no PostgreSQL for tests (%v): run `make test`, which starts one, or set DATABASE_URL / PGHOST to a server with pgvector", err)
+	}
+	defer admin.Close(ctx)
+
+	tmpl, err := template(ctx, admin)
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	name := "cairn_test_" + randHex(6)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl); err != nil {
+		t.Fatalf("testdb: create %s from %s: %v", name, tmpl, err)
+	}
+	url := connString(admin.Config(), name)
+	pc, err := (&config.Config{DatabaseURL: url, StatementTimeout: config.DefaultStatementTimeout, PoolMin: 1, PoolMax: 10}).PoolConfig()
+	if err != nil {
+		t.Fatalf("testdb: %v", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatalf("testdb: connect to %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		pool.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+		if err != nil {
+			t.Errorf("testdb: drop %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("testdb: drop %s: %v", name, err)
+		}
+	})
+	return &DB{Name: name, URL: url, Pool: pool}
+}
+
+// template returns the name of a database migrated to the current schema, creating it under an
+// advisory lock the first time (several test binaries run at once).
+func template(ctx context.Context, admin *pgx.Conn) (string, error) {
+	ms, err := cairnsql.Migrations()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, m := range ms {
+		fmt.Fprintf(h, "%d %s\n%s\n", m.Version, m.Name, m.SQL)
+	}
+	name := "cairn_tmpl_" + hex.EncodeToString(h.Sum(nil))[:12]
+
+	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(7215)"); err != nil {
+		return "", fmt.Errorf("lock template creation: %w", err)
+	}
+	defer admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7215)")
+	var exists bool
+	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)", name).Scan(&exists); err != nil {
+		return "", fmt.Errorf("look up template: %w", err)
+	}
+	if exists {
+		return name, nil
+	}
+	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		return "", fmt.Errorf("drop half-made template: %w", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("create template: %w", err)
+	}
+	pool, err := pgxpool.New(ctx, connString(admin.Config(), name))
+	if err != nil {
+		return "", fmt.Errorf("connect to template: %w", err)
+	}
+	_, err = cairnsql.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pool.Close()
+	if err != nil {
+		return "", fmt.Errorf("migrate template: %w", err)
+	}
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+name+" WITH is_template true"); err != nil {
+		return "", fmt.Errorf("mark template: %w", err)
+	}
+	return name, nil
+}
+
+// connString points the admin connection's settings at another database.
+func connString(c *pgx.ConnConfig, dbname string) string {
+	s := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", quote(c.Host), c.Port, quote(c.User), dbname)
+	if c.Password != "" {
+		s += " password=" + quote(c.Password)
+	}
+	if c.TLSConfig == nil {
+		s += " sslmode=disable"
+	}
+	return s
+}
+
+func quote(s string) string {
+	out := []byte{'\''}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' || s[i] == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

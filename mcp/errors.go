@@ -1,0 +1,55 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cairn-mcp/cairn/internal/sqlexec"
+)
+
+// toolError is a result the model sees (isError) and can act on.
+func toolError(err error) *sdk.CallToolResult {
+	res := &sdk.CallToolResult{}
+	res.SetError(err)
+	return res
+}
+
+// logCallError logs a failed call: at debug level when it was the caller's to fix, as a warning
+// when the database or cairn failed.
+func (s *Server) logCallError(ctx context.Context, tool string, err error) {
+	level := slog.LevelWarn
+	if sqlexec.IsInputError(err) {
+		level = slog.LevelDebug
+	}
+	s.log.Log(ctx, level, "tool call failed", "tool", tool, "err", err)
+}
+
+// recovered turns a panic in a handler into an error so that no panic reaches a client (or
+// takes the server down); the stack goes to the log.
+func (s *Server) recovered(tool string, p any) error {
+	s.log.Error("panic in tool handler", "tool", tool, "panic", p, "stack", string(debug.Stack()))
+	return fmt.Errorf("internal error in %s (logged by the server); the call may be retried, and if it repeats please report it", tool)
+}
+
+// typed wraps a typed handler with panic recovery and error logging.
+func typed[In, Out any](s *Server, tool string, h func(context.Context, In) (Out, error)) sdk.ToolHandlerFor[In, Out] {
+	return func(ctx context.Context, _ *sdk.CallToolRequest, in In) (res *sdk.CallToolResult, out Out, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = s.recovered(tool, p)
+			}
+		}()
+		out, err = h(ctx, in)
+		if err != nil {
+			s.logCallError(ctx, tool, err)
+		}
+		return nil, out, err
+	}
+}
+
+var errNoArgs = errors.New("arguments are missing: pass a JSON object")

@@ -1,0 +1,83 @@
+// Package mcp adapts cairn to the Model Context Protocol: it registers tools, resources and
+// prompts on a go-sdk server and serves it over stdio, SSE and Streamable HTTP. Tools validate
+// their arguments and report every problem the caller can fix as a tool error (isError) that
+// says what was wrong and how to fix it.
+package mcp
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/sqlexec"
+)
+
+// Options are what the MCP front end serves.
+type Options struct {
+	Config  *config.Config
+	Pool    *pgxpool.Pool
+	Runner  *sqlexec.Runner
+	Logger  *slog.Logger // default slog.Default()
+	Version string       // cairn's version, reported by server_info
+}
+
+// Server is cairn's MCP server. One Server serves any number of sessions over any transport.
+type Server struct {
+	opts Options
+	cfg  *config.Config
+	pool *pgxpool.Pool
+	run  *sqlexec.Runner
+	log  *slog.Logger
+	srv  *sdk.Server
+	// calls counts requests in flight, for a graceful shutdown.
+	calls *inflight
+}
+
+const instructions = `cairn keeps AI agents' workflow state, metrics and knowledge in PostgreSQL.
+Generic SQL tools: query (read-only SELECT/EXPLAIN/SHOW), execute (one write or DDL statement), transaction (several statements, all or nothing).
+Explore first: list_schemas, list_tables, describe_table, get_foreign_keys, find_relationships.
+Always pass values as params ($1, $2, …) rather than writing them into the SQL text.`
+
+// New builds the server with the toolsets the configuration enables.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, cfg: opts.Config, pool: opts.Pool, run: opts.Runner, log: opts.Logger, calls: newInflight()}
+	s.srv = sdk.NewServer(&sdk.Implementation{Name: "cairn", Title: "cairn", Version: opts.Version}, &sdk.ServerOptions{
+		Instructions: instructions,
+		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
+	})
+	s.srv.AddReceivingMiddleware(s.calls.middleware)
+	if s.cfg.HasToolset("generic") {
+		s.addSQLTools()
+		s.addCatalogTools()
+		s.addVectorTools()
+		s.addInfoTools()
+		s.addResources()
+		s.addPrompts()
+	}
+	return s
+}
+
+// SDK returns the underlying go-sdk server, for transports and tests.
+func (s *Server) SDK() *sdk.Server { return s.srv }
+
+// ServeStdio serves one session over stdin/stdout until the client disconnects or ctx ends.
+func (s *Server) ServeStdio(ctx context.Context) error {
+	return s.srv.Run(ctx, &sdk.StdioTransport{})
+}
+
+// quietHandler passes on only records at or above a level: the SDK logs every session's start
+// and end at info, which for stateless HTTP is every request.
+type quietHandler struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}

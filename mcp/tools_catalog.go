@@ -1,0 +1,167 @@
+package mcp
+
+import (
+	"context"
+	"errors"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cairn-mcp/cairn/internal/catalog"
+	"github.com/cairn-mcp/cairn/internal/sqlexec"
+)
+
+// ListSchemasArgs takes no arguments.
+type ListSchemasArgs struct{}
+
+// ListSchemasResult lists the database's schemas.
+type ListSchemasResult struct {
+	Schemas []catalog.Schema `json:"schemas"`
+}
+
+// ListTablesArgs are the arguments of list_tables.
+type ListTablesArgs struct {
+	Schema string `json:"schema,omitempty" jsonschema:"schema to list (default public)"`
+	Exact  bool   `json:"exact,omitempty" jsonschema:"count every table's rows exactly with count(*), which is slow on big tables (default: exact for small tables, the planner's estimate for big ones)"`
+}
+
+// ListTablesResult lists the tables of a schema.
+type ListTablesResult struct {
+	Schema string                 `json:"schema"`
+	Tables []catalog.TableSummary `json:"tables"`
+}
+
+// TableArgs name one table.
+type TableArgs struct {
+	Table  string `json:"table" jsonschema:"table name, e.g. workflows (or schema.table)"`
+	Schema string `json:"schema,omitempty" jsonschema:"schema of the table (default: the search path, usually public)"`
+}
+
+// IndexesResult lists a table's indexes.
+type IndexesResult struct {
+	Schema  string          `json:"schema"`
+	Table   string          `json:"table"`
+	Indexes []catalog.Index `json:"indexes"`
+}
+
+// ForeignKeysResult lists the foreign keys declared on a table.
+type ForeignKeysResult struct {
+	Schema      string               `json:"schema"`
+	Table       string               `json:"table"`
+	ForeignKeys []catalog.ForeignKey `json:"foreign_keys"`
+}
+
+func (s *Server) addCatalogTools() {
+	ro := &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
+	sdk.AddTool(s.srv, &sdk.Tool{
+		Name:        "list_schemas",
+		Title:       "List schemas",
+		Description: `List the database's schemas (pg_catalog, information_schema and temporary schemas left out, though they can be queried) with their owner and table count. Example: {}`,
+		Annotations: ro,
+	}, typed(s, "list_schemas", func(ctx context.Context, _ ListSchemasArgs) (ListSchemasResult, error) {
+		sc, err := catalog.ListSchemas(ctx, s.pool)
+		return ListSchemasResult{Schemas: nonNil(sc)}, catalogErr(err)
+	}))
+	sdk.AddTool(s.srv, &sdk.Tool{
+		Name:  "list_tables",
+		Title: "List tables",
+		Description: `List the tables, views and materialized views of a schema (default public) with their row counts.
+Each entry says whether row_count is exact (count(*)) or the planner's estimate (row_count_exact: false, for big tables). Example: {"schema": "public"}`,
+		Annotations: ro,
+	}, typed(s, "list_tables", func(ctx context.Context, in ListTablesArgs) (ListTablesResult, error) {
+		schema := in.Schema
+		if schema == "" {
+			schema = "public"
+		}
+		ts, err := catalog.ListTables(ctx, s.pool, schema, in.Exact)
+		return ListTablesResult{Schema: schema, Tables: nonNil(ts)}, catalogErr(err)
+	}))
+	sdk.AddTool(s.srv, &sdk.Tool{
+		Name:  "describe_table",
+		Title: "Describe a table",
+		Description: `Describe a table's structure: columns (name, type, nullable, default, is_primary_key, unique) in order, primary key and indexes.
+Example: {"table": "workflows"}`,
+		Annotations: ro,
+	}, typed(s, "describe_table", func(ctx context.Context, in TableArgs) (*catalog.Table, error) {
+		schema, table, err := tableArgs(in)
+		if err != nil {
+			return nil, err
+		}
+		t, err := catalog.DescribeTable(ctx, s.pool, schema, table)
+		return t, catalogErr(err)
+	}))
+	sdk.AddTool(s.srv, &sdk.Tool{
+		Name:        "get_indexes",
+		Title:       "List a table's indexes",
+		Description: `List a table's indexes: name, key columns, unique/primary, method (btree, gin, hnsw, ivfflat, …), partial-index predicate, definition and whether it is valid. Example: {"table": "entities"}`,
+		Annotations: ro,
+	}, typed(s, "get_indexes", func(ctx context.Context, in TableArgs) (IndexesResult, error) {
+		schema, table, err := tableArgs(in)
+		if err != nil {
+			return IndexesResult{}, err
+		}
+		t, err := catalog.DescribeTable(ctx, s.pool, schema, table)
+		if err != nil {
+			return IndexesResult{}, catalogErr(err)
+		}
+		return IndexesResult{Schema: t.Schema, Table: t.Table, Indexes: nonNil(t.Indexes)}, nil
+	}))
+	sdk.AddTool(s.srv, &sdk.Tool{
+		Name:        "get_foreign_keys",
+		Title:       "List a table's foreign keys",
+		Description: `List the foreign keys declared on a table: columns, the referenced table and columns, ON UPDATE / ON DELETE actions. Example: {"table": "workflow_steps"}`,
+		Annotations: ro,
+	}, typed(s, "get_foreign_keys", func(ctx context.Context, in TableArgs) (ForeignKeysResult, error) {
+		schema, table, err := tableArgs(in)
+		if err != nil {
+			return ForeignKeysResult{}, err
+		}
+		rel, err := catalog.FindRelationships(ctx, s.pool, schema, table)
+		if err != nil {
+			return ForeignKeysResult{}, catalogErr(err)
+		}
+		return ForeignKeysResult{Schema: rel.Schema, Table: rel.Table, ForeignKeys: nonNil(rel.References)}, nil
+	}))
+	sdk.AddTool(s.srv, &sdk.Tool{
+		Name:  "find_relationships",
+		Title: "Find related tables",
+		Description: `Find the tables linked to a table through foreign keys, in both directions: "references" (keys on this table pointing elsewhere) and "referenced_by" (keys elsewhere pointing here), with the joining columns — what to JOIN on.
+Example: {"table": "workflows"}`,
+		Annotations: ro,
+	}, typed(s, "find_relationships", func(ctx context.Context, in TableArgs) (*catalog.Relationships, error) {
+		schema, table, err := tableArgs(in)
+		if err != nil {
+			return nil, err
+		}
+		rel, err := catalog.FindRelationships(ctx, s.pool, schema, table)
+		if err != nil {
+			return nil, catalogErr(err)
+		}
+		rel.References, rel.ReferencedBy = nonNil(rel.References), nonNil(rel.ReferencedBy)
+		return rel, nil
+	}))
+}
+
+func tableArgs(in TableArgs) (string, string, error) {
+	if in.Table == "" {
+		return "", "", errors.New("table is required: a table name, e.g. workflows (list_tables shows them)")
+	}
+	schema, table := splitQualified(in.Schema, in.Table)
+	return schema, table, nil
+}
+
+// catalogErr marks a not-found error as the caller's to fix.
+func catalogErr(err error) error {
+	var nf *catalog.NotFoundError
+	if errors.As(err, &nf) {
+		return &sqlexec.InputError{Msg: nf.Error()}
+	}
+	return err
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,103 @@
+package mcp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cairn-mcp/cairn/internal/db"
+	cairnsql "github.com/cairn-mcp/cairn/sql"
+)
+
+// NoArgs is the input of tools that take no arguments.
+type NoArgs struct{}
+
+// PoolStats describes the connection pool.
+type PoolStats struct {
+	Total    int32 `json:"total"`
+	Idle     int32 `json:"idle"`
+	Acquired int32 `json:"acquired"`
+	Max      int32 `json:"max"`
+	Min      int32 `json:"min"`
+}
+
+// ServerInfo is the result of server_info.
+type ServerInfo struct {
+	Name             string    `json:"name"`
+	Version          string    `json:"version"`
+	PostgresVersion  string    `json:"postgres_version"`
+	PgvectorVersion  string    `json:"pgvector_version"` // "" when the extension is not installed
+	MigrationVersion int       `json:"migration_version"`
+	Transport        string    `json:"transport"`
+	ReadOnly         bool      `json:"read_only"`
+	StatementTimeout string    `json:"statement_timeout"`
+	MaxRows          int       `json:"max_rows"`
+	Toolsets         []string  `json:"toolsets"`
+	Pool             PoolStats `json:"pool"`
+}
+
+// DBIdentity is the result of db_identity.
+type DBIdentity struct {
+	CurrentUser   string `json:"current_user"`
+	SessionUser   string `json:"session_user"`
+	Database      string `json:"database"`
+	Host          string `json:"host"` // host name, IP, or "unix socket <dir>"
+	Port          int    `json:"port"`
+	ServerAddress string `json:"server_address,omitempty"` // inet_server_addr(); empty over a unix socket
+	SSL           bool   `json:"ssl"`
+	SSLVersion    string `json:"ssl_version,omitempty"`
+	SSLCipher     string `json:"ssl_cipher,omitempty"`
+	Superuser     bool   `json:"superuser"`
+	Target        string `json:"target"`
+}
+
+func (s *Server) addInfoTools() {
+	ro := &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
+	sdk.AddTool(s.srv, &sdk.Tool{
+		Name:        "server_info",
+		Title:       "cairn server info",
+		Description: `Report cairn's version and settings (transport, read-only, statement timeout, row cap, toolsets), the PostgreSQL and pgvector versions, the schema migration version and connection pool use. Example: {}`,
+		Annotations: ro,
+	}, typed(s, "server_info", func(ctx context.Context, _ NoArgs) (ServerInfo, error) {
+		info := ServerInfo{
+			Name: "cairn", Version: s.opts.Version, Transport: s.cfg.Transport, ReadOnly: s.cfg.ReadOnly,
+			StatementTimeout: s.cfg.StatementTimeout.String(), MaxRows: s.cfg.MaxRows, Toolsets: s.cfg.Toolsets,
+		}
+		err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version'),
+			coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), '')`).Scan(&info.PostgresVersion, &info.PgvectorVersion)
+		if err != nil {
+			return info, fmt.Errorf("read server versions: %w", err)
+		}
+		if info.MigrationVersion, err = cairnsql.Version(ctx, s.pool); err != nil {
+			return info, err
+		}
+		st := s.pool.Stat()
+		info.Pool = PoolStats{Total: st.TotalConns(), Idle: st.IdleConns(), Acquired: st.AcquiredConns(), Max: st.MaxConns(), Min: s.pool.Config().MinConns}
+		return info, nil
+	}))
+	sdk.AddTool(s.srv, &sdk.Tool{
+		Name:        "db_identity",
+		Title:       "Database identity",
+		Description: `Report who and where cairn is connected as: current and session user, database, host (or unix socket) and port, whether SSL is in use (with version and cipher), and whether the role is a superuser. Example: {}`,
+		Annotations: ro,
+	}, typed(s, "db_identity", func(ctx context.Context, _ NoArgs) (DBIdentity, error) {
+		cc := s.pool.Config().ConnConfig
+		id := DBIdentity{Host: cc.Host, Port: int(cc.Port), Target: db.Target(cc.Config)}
+		if strings.HasPrefix(cc.Host, "/") {
+			id.Host = "unix socket " + cc.Host
+		}
+		err := s.pool.QueryRow(ctx, `SELECT current_user, session_user, current_database(),
+			coalesce(host(inet_server_addr()), ''),
+			coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false),
+			coalesce((SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()), ''),
+			coalesce((SELECT cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()), ''),
+			(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`).
+			Scan(&id.CurrentUser, &id.SessionUser, &id.Database, &id.ServerAddress, &id.SSL, &id.SSLVersion, &id.SSLCipher, &id.Superuser)
+		if err != nil {
+			return id, fmt.Errorf("read connection identity: %w", err)
+		}
+		return id, nil
+	}))
+}

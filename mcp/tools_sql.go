@@ -1,0 +1,299 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cairn-mcp/cairn/internal/sqlexec"
+)
+
+// QueryArgs are the arguments of query and execute.
+type QueryArgs struct {
+	SQL    string `json:"sql" jsonschema:"one SQL statement; write values as $1, $2, … and pass them in params"`
+	Params []any  `json:"params,omitempty" jsonschema:"values for $1, $2, … in order; JSON numbers, strings, booleans, null, objects (for json/jsonb) and arrays (for array, json or vector parameters)"`
+}
+
+// TxStatementArgs is one statement of a transaction call.
+type TxStatementArgs struct {
+	SQL    string `json:"sql" jsonschema:"one SQL statement"`
+	Params []any  `json:"params,omitempty" jsonschema:"values for $1, $2, …; a string that is exactly {name} is replaced by a value an earlier statement produced"`
+	As     string `json:"as,omitempty" jsonschema:"a name for the first column of this statement's first row (e.g. of RETURNING id), so later statements can pass {name} as a param"`
+}
+
+// TransactionArgs are the arguments of transaction.
+type TransactionArgs struct {
+	Statements []TxStatementArgs `json:"statements" jsonschema:"the statements to run in order, in one transaction: all succeed or none is committed"`
+}
+
+// QueryResult is the result of query (and the rows part of execute).
+type QueryResult struct {
+	Rows      []map[string]any `json:"rows"`
+	RowCount  int              `json:"row_count"`
+	Columns   []string         `json:"columns"`
+	Truncated bool             `json:"truncated"`
+	MaxRows   int              `json:"max_rows,omitempty"`
+	Notice    string           `json:"notice,omitempty"`
+}
+
+// ExecuteResult is the result of execute and of each transaction statement.
+type ExecuteResult struct {
+	Command      string           `json:"command"`
+	RowsAffected int64            `json:"rows_affected"`
+	Rows         []map[string]any `json:"rows,omitempty"`
+	RowCount     int              `json:"row_count,omitempty"`
+	Columns      []string         `json:"columns,omitempty"`
+	Truncated    bool             `json:"truncated,omitempty"`
+	MaxRows      int              `json:"max_rows,omitempty"`
+	Notice       string           `json:"notice,omitempty"`
+}
+
+// TransactionResult is the result of transaction.
+type TransactionResult struct {
+	Results   []ExecuteResult `json:"results"`
+	Committed bool            `json:"committed"`
+}
+
+// VectorSearchArgs are the arguments of vector_search (the seed API's names).
+type VectorSearchArgs struct {
+	Table           string    `json:"table" jsonschema:"table to search, e.g. entities or episodes (optionally schema.table)"`
+	EmbeddingColumn string    `json:"embedding_column" jsonschema:"the vector column, e.g. embedding"`
+	QueryEmbedding  []float64 `json:"query_embedding" jsonschema:"the query vector, with the column's dimensions"`
+	Limit           int       `json:"limit,omitempty" jsonschema:"how many nearest rows to return (default 10, at most 1000)"`
+	WhereClause     string    `json:"where_clause,omitempty" jsonschema:"optional filter: one boolean SQL expression over the table's columns, e.g. entity_type = 'error'"`
+	Schema          string    `json:"schema,omitempty" jsonschema:"schema of the table (default: the search path, usually public)"`
+}
+
+// InsertVectorArgs are the arguments of insert_vector (the seed API's names).
+type InsertVectorArgs struct {
+	Table           string         `json:"table" jsonschema:"table to insert into, e.g. entities"`
+	Columns         map[string]any `json:"columns" jsonschema:"the other columns' values by column name, e.g. {\"name\": \"ModuleNotFoundError\", \"entity_type\": \"error\"}"`
+	EmbeddingColumn string         `json:"embedding_column" jsonschema:"the vector column, e.g. embedding"`
+	Embedding       []float64      `json:"embedding" jsonschema:"the vector, with the column's dimensions"`
+	Schema          string         `json:"schema,omitempty" jsonschema:"schema of the table (default: the search path, usually public)"`
+}
+
+// InsertVectorResult is the result of insert_vector.
+type InsertVectorResult struct {
+	Table        string         `json:"table"`
+	Key          map[string]any `json:"key"`
+	RowsAffected int64          `json:"rows_affected"`
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// rawHandler serves a tool whose result cairn encodes itself: the rows go straight from the
+// wire into one JSON buffer, which is handed to the SDK as both the structured result and its
+// text form, instead of building maps and encoding them again.
+func rawHandler[In any](s *Server, tool string, run func(ctx context.Context, dst []byte, in *In) ([]byte, error)) sdk.ToolHandler {
+	return func(ctx context.Context, req *sdk.CallToolRequest) (res *sdk.CallToolResult, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				res, err = toolError(s.recovered(tool, p)), nil
+			}
+		}()
+		var in In
+		if err := decodeArgs(req.Params.Arguments, &in); err != nil {
+			return toolError(fmt.Errorf("%s: %w", tool, err)), nil
+		}
+		bp := bufPool.Get().(*[]byte)
+		out, err := run(ctx, (*bp)[:0], &in)
+		if err != nil {
+			*bp = out[:0]
+			bufPool.Put(bp)
+			s.logCallError(ctx, tool, err)
+			return toolError(err), nil
+		}
+		// The SDK encodes the result after this returns, so it gets its own copy.
+		text := string(out)
+		if cap(out) <= 4<<20 {
+			*bp = out[:0]
+			bufPool.Put(bp)
+		}
+		return &sdk.CallToolResult{
+			Content:           []sdk.Content{&sdk.TextContent{Text: text}},
+			StructuredContent: json.RawMessage(text),
+		}, nil
+	}
+}
+
+// decodeArgs decodes tool arguments strictly: unknown names are refused (a misspelt optional
+// argument would otherwise be silently ignored) and numbers keep their exact digits.
+func decodeArgs(raw json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		raw = json.RawMessage("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &ute):
+			return fmt.Errorf("argument %q: got JSON %s, want %s", ute.Field, ute.Value, jsonKind(ute.Type.String()))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("unknown argument %s; see the tool's input schema for the arguments it takes", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		default:
+			return fmt.Errorf("arguments are not valid JSON: %w", err)
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("arguments: trailing data after the JSON object")
+	}
+	return nil
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "mcp."), strings.HasPrefix(goType, "struct"):
+		return "an object"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	}
+	return goType
+}
+
+func requireSQL(sql, example string) error {
+	if strings.TrimSpace(sql) == "" {
+		return fmt.Errorf("sql is required: one SQL statement, e.g. %s", example)
+	}
+	return nil
+}
+
+func mustSchema[T any]() *jsonschema.Schema {
+	sc, err := jsonschema.For[T](nil)
+	if err != nil {
+		panic(fmt.Sprintf("schema for %T: %v", *new(T), err)) // a programming error, caught by every test
+	}
+	return sc
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (s *Server) addSQLTools() {
+	ro := s.cfg.ReadOnly
+	roNote := ""
+	if ro {
+		roNote = " This server runs read-only (--read-only): the call is refused."
+	}
+	s.srv.AddTool(&sdk.Tool{
+		Name:  "query",
+		Title: "Run a read-only SQL query",
+		Description: `Run one read-only SQL statement (SELECT, VALUES, TABLE, EXPLAIN [ANALYZE] of a read, SHOW) and return its rows as JSON objects.
+Writes, several statements, transaction control and session changes are refused; use execute for writes. The statement runs in a read-only transaction under the server's statement timeout; results over the row cap are cut and marked "truncated": true.
+Example: {"sql": "SELECT * FROM agents WHERE template = $1 AND tokens_used < $2", "params": ["researcher", 50000]}
+Returns {"rows": [{"column": value, …}], "row_count": N, "columns": ["name", …], "truncated": false}. uuid and timestamps come as strings (RFC 3339), jsonb as JSON, bytea as base64, integers beyond 2^53 and numerics with more than 15 digits as strings.`,
+		InputSchema:  mustSchema[QueryArgs](),
+		OutputSchema: mustSchema[QueryResult](),
+		Annotations:  &sdk.ToolAnnotations{Title: "Read-only SQL query", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
+	}, rawHandler(s, "query", func(ctx context.Context, dst []byte, in *QueryArgs) ([]byte, error) {
+		if err := requireSQL(in.SQL, `"SELECT * FROM workflows WHERE status = $1"`); err != nil {
+			return dst, err
+		}
+		return s.run.Query(ctx, dst, in.SQL, in.Params)
+	}))
+
+	s.srv.AddTool(&sdk.Tool{
+		Name:  "execute",
+		Title: "Run one SQL write or DDL statement",
+		Description: `Run one SQL statement that changes data or schema (INSERT, UPDATE, DELETE, MERGE, CREATE/ALTER/DROP, CREATE INDEX, DO, CALL, VACUUM) in its own transaction.
+Returns {"command": "INSERT", "rows_affected": N} plus "rows" when the statement has RETURNING. Several statements, transaction control (BEGIN/COMMIT) and session changes (SET, SET ROLE) are refused: use transaction for several statements.
+Example: {"sql": "UPDATE agents SET status = $1 WHERE agent_id = $2", "params": ["completed", "agent-abc123"]}` + roNote,
+		InputSchema:  mustSchema[QueryArgs](),
+		OutputSchema: mustSchema[ExecuteResult](),
+		Annotations:  &sdk.ToolAnnotations{Title: "SQL write", DestructiveHint: ptr(true), OpenWorldHint: ptr(false)},
+	}, rawHandler(s, "execute", func(ctx context.Context, dst []byte, in *QueryArgs) ([]byte, error) {
+		if err := requireSQL(in.SQL, `"INSERT INTO workflows (name, status) VALUES ($1, $2)"`); err != nil {
+			return dst, err
+		}
+		return s.run.Execute(ctx, dst, in.SQL, in.Params)
+	}))
+
+	s.srv.AddTool(&sdk.Tool{
+		Name:  "transaction",
+		Title: "Run several SQL statements atomically",
+		Description: `Run several SQL statements in one transaction: all succeed or nothing is committed.
+A later statement can use a value an earlier one returned: give the earlier statement "as": "name" (its first row's first column), or return a column of that name, and pass the string "{name}" as a param. After INSERT INTO workflows … RETURNING id, "{workflow_id}" is that id.
+Example: {"statements": [{"sql": "INSERT INTO workflows (name) VALUES ($1) RETURNING id", "params": ["research-pipeline"]}, {"sql": "INSERT INTO workflow_steps (workflow_id, step_name) VALUES ($1, $2)", "params": ["{workflow_id}", "discover"]}]}
+Returns {"results": [{"command", "rows_affected", "rows"?} per statement], "committed": true}.` + roNote,
+		InputSchema:  mustSchema[TransactionArgs](),
+		OutputSchema: mustSchema[TransactionResult](),
+		Annotations:  &sdk.ToolAnnotations{Title: "SQL transaction", DestructiveHint: ptr(true), OpenWorldHint: ptr(false)},
+	}, rawHandler(s, "transaction", func(ctx context.Context, dst []byte, in *TransactionArgs) ([]byte, error) {
+		stmts := make([]sqlexec.TxStatement, len(in.Statements))
+		for i, st := range in.Statements {
+			if err := requireSQL(st.SQL, `"INSERT INTO workflows (name) VALUES ($1) RETURNING id"`); err != nil {
+				return dst, fmt.Errorf("statements[%d]: %w", i, err)
+			}
+			stmts[i] = sqlexec.TxStatement{SQL: st.SQL, Params: st.Params, As: st.As}
+		}
+		return s.run.Transaction(ctx, dst, stmts)
+	}))
+}
+
+func (s *Server) addVectorTools() {
+	roNote := ""
+	if s.cfg.ReadOnly {
+		roNote = " This server runs read-only (--read-only): the call is refused."
+	}
+	s.srv.AddTool(&sdk.Tool{
+		Name:  "vector_search",
+		Title: "Nearest rows by embedding (pgvector)",
+		Description: `Semantic similarity search with pgvector: the rows of table whose embedding_column is nearest to query_embedding by cosine distance, nearest first, with every column except vectors plus "distance" (0 = same direction, 2 = opposite).
+where_clause is one boolean SQL expression over the table's columns and runs read-only.
+Example: {"table": "episodes", "embedding_column": "embedding", "query_embedding": [0.1, 0.2, …], "limit": 10, "where_clause": "episode_type = 'error' AND created_at > NOW() - INTERVAL '7 days'"}`,
+		InputSchema:  mustSchema[VectorSearchArgs](),
+		OutputSchema: mustSchema[QueryResult](),
+		Annotations:  &sdk.ToolAnnotations{Title: "Vector search", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
+	}, rawHandler(s, "vector_search", func(ctx context.Context, dst []byte, in *VectorSearchArgs) ([]byte, error) {
+		schema, table := splitQualified(in.Schema, in.Table)
+		return s.run.VectorSearch(ctx, dst, sqlexec.VectorSearch{
+			Schema: schema, Table: table, EmbeddingColumn: in.EmbeddingColumn,
+			QueryEmbedding: in.QueryEmbedding, Limit: in.Limit, WhereClause: in.WhereClause,
+		})
+	}))
+	s.srv.AddTool(&sdk.Tool{
+		Name:  "insert_vector",
+		Title: "Insert a row with its embedding (pgvector)",
+		Description: `Insert one row with an embedding: columns holds the other columns' values by name, embedding the vector for embedding_column. Column names are checked against the table; the vector must have the column's dimensions.
+Example: {"table": "entities", "columns": {"name": "ModuleNotFoundError", "entity_type": "error", "context": "Dashboard startup"}, "embedding_column": "embedding", "embedding": [0.1, 0.2, …]}
+Returns {"table": "public.entities", "key": {"id": …}, "rows_affected": 1}.` + roNote,
+		InputSchema:  mustSchema[InsertVectorArgs](),
+		OutputSchema: mustSchema[InsertVectorResult](),
+		Annotations:  &sdk.ToolAnnotations{Title: "Insert vector", DestructiveHint: ptr(false), OpenWorldHint: ptr(false)},
+	}, rawHandler(s, "insert_vector", func(ctx context.Context, dst []byte, in *InsertVectorArgs) ([]byte, error) {
+		if len(in.Columns) == 0 && in.Columns == nil {
+			in.Columns = map[string]any{}
+		}
+		schema, table := splitQualified(in.Schema, in.Table)
+		return s.run.InsertVector(ctx, dst, sqlexec.InsertVector{
+			Schema: schema, Table: table, Columns: in.Columns,
+			EmbeddingColumn: in.EmbeddingColumn, Embedding: in.Embedding,
+		})
+	}))
+}
+
+// splitQualified accepts "schema.table" in the table argument when no schema is given, as
+// callers often write it that way. A table whose own name contains a dot must use schema.
+func splitQualified(schema, table string) (string, string) {
+	if schema == "" {
+		if sch, t, ok := strings.Cut(table, "."); ok && sch != "" && t != "" && !strings.Contains(t, ".") {
+			return sch, t
+		}
+	}
+	return schema, table
+}

@@ -1,0 +1,245 @@
+package mcp_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/testdb"
+)
+
+func TestHTTPTransportsEndToEnd(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	setupSeed(t, db)
+	ts := httpServer(t, db, nil)
+	for _, transport := range []string{"sse", "http"} {
+		t.Run(transport, func(t *testing.T) {
+			cs := connectHTTP(t, ts.URL, transport)
+			name := "wf-" + transport
+			ok(t, cs, "execute", map[string]any{"sql": "INSERT INTO workflows (name) VALUES ($1)", "params": []any{name}})
+			if got := scalar(t, cs, "SELECT status FROM workflows WHERE name = $1", name); got != "pending" {
+				t.Errorf("status = %q", got)
+			}
+			fails(t, cs, "query", map[string]any{"sql": "DELETE FROM workflows"}, "execute")
+			tools, err := cs.ListTools(context.Background(), nil)
+			if err != nil || len(tools.Tools) < 13 {
+				t.Fatalf("tools/list over %s: %d tools, %v", transport, len(tools.Tools), err)
+			}
+
+			// Concurrent clients, each with its own session.
+			var wg sync.WaitGroup
+			errs := make(chan error, 8*10)
+			for c := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					client := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "1"}, nil)
+					var tr sdk.Transport = &sdk.StreamableClientTransport{Endpoint: ts.URL + "/mcp"}
+					if transport == "sse" {
+						tr = &sdk.SSEClientTransport{Endpoint: ts.URL + "/sse"}
+					}
+					ctx := context.Background()
+					s, err := client.Connect(ctx, tr, nil)
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer s.Close()
+					for i := range 10 {
+						res, err := s.CallTool(ctx, &sdk.CallToolParams{Name: "query", Arguments: map[string]any{"sql": "SELECT $1::int + $2::int AS v", "params": []any{c, i}}})
+						if err != nil || res.IsError {
+							errs <- fmt.Errorf("client %d call %d: %v %v", c, i, err, res)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestHTTPAuthOriginAndHealth(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	ts := httpServer(t, db, &config.Config{Transport: "http", AuthToken: "s3cret"})
+
+	get := func(path string, hdr map[string]string) int {
+		req, _ := http.NewRequest("GET", ts.URL+path, nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	post := func(path string, hdr map[string]string) int {
+		req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get("/healthz", nil); c != 200 {
+		t.Errorf("/healthz = %d", c)
+	}
+	if c := get("/readyz", nil); c != 200 {
+		t.Errorf("/readyz = %d", c)
+	}
+	if c := post("/mcp", nil); c != 401 {
+		t.Errorf("no token: %d, want 401", c)
+	}
+	if c := post("/mcp", map[string]string{"Authorization": "Bearer wrong"}); c != 401 {
+		t.Errorf("wrong token: %d, want 401", c)
+	}
+	if c := get("/sse", nil); c != 401 {
+		t.Errorf("sse without token: %d, want 401", c)
+	}
+	if c := post("/mcp", map[string]string{"Authorization": "Bearer s3cret", "Origin": "https://evil.example"}); c != 403 {
+		t.Errorf("cross-origin browser request: %d, want 403", c)
+	}
+	if c := post("/mcp", map[string]string{"Authorization": "Bearer s3cret"}); c != 200 {
+		t.Errorf("right token: %d, want 200", c)
+	}
+
+	// The go-sdk client with the token gets in.
+	client := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "1"}, nil)
+	hc := &http.Client{Transport: bearer{"s3cret"}}
+	cs, err := client.Connect(context.Background(), &sdk.StreamableClientTransport{Endpoint: ts.URL + "/mcp", HTTPClient: hc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if got := scalar(t, cs, "SELECT 'in'"); got != "in" {
+		t.Errorf("got %q", got)
+	}
+}
+
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestServeHTTPProcess runs the real binary on the HTTP transport: it answers over both HTTP
+// transports, and SIGTERM shuts it down cleanly.
+func TestServeHTTPProcess(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(cairnBin, "serve", "--transport", "http", "--addr", addr, "--database-url", db.URL)
+	cmd.Env = cleanEnv()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			fmt.Fprintln(logs, sc.Text())
+		}
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cairn did not become ready: %v\n%s", err, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, tr := range []string{"http", "sse"} {
+		cs := connectHTTP(t, base, tr)
+		if got := scalar(t, cs, "SELECT 40 + 2"); got != "42" {
+			t.Errorf("%s: got %s", tr, got)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("cairn did not stop after SIGTERM\n%s", logs)
+	}
+}
+
+func TestServeRefusesNonLoopbackWithoutToken(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(cairnBin, "serve", "--transport", "http", "--addr", "0.0.0.0:0", "--database-url", "host=/nonexistent")
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if ee, isExit := err.(*exec.ExitError); !isExit || ee.ExitCode() != 2 {
+		t.Fatalf("want exit code 2, got %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "--auth-token") {
+		t.Errorf("message should say how to fix it: %s", out)
+	}
+}
+
+func TestServeSaysWhereItCouldNotConnect(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(cairnBin, "serve", "--database-url", "postgres://nobody:hunter2@127.0.0.1:1/nodb?connect_timeout=2")
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("serve should fail without a database")
+	}
+	s := string(out)
+	if !strings.Contains(s, "cannot connect") || !strings.Contains(s, "127.0.0.1") || !strings.Contains(s, "pg_isready") {
+		t.Errorf("error should say where and what to check: %s", s)
+	}
+	if strings.Contains(s, "hunter2") {
+		t.Errorf("password leaked into the error: %s", s)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
