@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -25,6 +26,13 @@ import (
 )
 
 func main() {
+	if dir := os.Getenv(echoEnv); dir != "" {
+		if err := serveEcho(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench echo server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	n := flag.Int("n", 2000, "calls per measurement")
 	starts := flag.Int("starts", 20, "cold starts to time")
 	flag.Parse()
@@ -104,7 +112,7 @@ func run(ctx context.Context, n, starts int) error {
 		return rows.Err()
 	})
 
-	cmd := exec.Command(bin, "serve", "--database-url", url, "--log-level", "warn")
+	cmd := exec.Command(bin, "--log-level", "warn", "serve", "--database-url", url)
 	cmd.Stderr = os.Stderr
 	client := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, nil)
 	cs, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd}, nil)
@@ -130,12 +138,57 @@ func run(ctx context.Context, n, starts int) error {
 	}
 	mcpPoint := measure(n, func(i int) error { return callQuery(point, i%10000+1, 1) })
 	mcpThousand := measure(n/4, func(int) error { return callQuery(thousand, 1000, 1000) })
-	rss := rssKB(cmd.Process.Pid)
+	rss, rssAnon := rssKB(cmd.Process.Pid)
 	calls := 200 + n + n/4
+
+	// The same results handed back by a go-sdk server that does nothing else: what the SDK and
+	// the stdio transport cost by themselves for these payloads.
+	echoDir, err := os.MkdirTemp("", "cairn-bench-echo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(echoDir)
+	for name, sql := range map[string]string{"point": point, "thousand": thousand} {
+		arg := 1
+		if name == "thousand" {
+			arg = 1000
+		}
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "query", Arguments: map[string]any{"sql": sql, "params": []any{arg}}})
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(echoDir, name), []byte(res.Content[0].(*sdk.TextContent).Text), 0o600); err != nil {
+			return err
+		}
+	}
 	cs.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	echoCmd := exec.Command(self)
+	echoCmd.Env = append(os.Environ(), echoEnv+"="+echoDir)
+	echoCmd.Stderr = os.Stderr
+	es, err := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, nil).Connect(ctx, &sdk.CommandTransport{Command: echoCmd}, nil)
+	if err != nil {
+		return fmt.Errorf("start echo server: %w", err)
+	}
+	callEcho := func(name string) error {
+		res, err := es.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"sql": point, "params": []any{name}}})
+		if err != nil || res.IsError {
+			return fmt.Errorf("echo: %v %v", err, res)
+		}
+		return nil
+	}
+	for range 200 {
+		callEcho("point")
+	}
+	echoPoint := measure(n, func(int) error { return callEcho("point") })
+	echoThousand := measure(n/4, func(int) error { return callEcho("thousand") })
+	es.Close()
 
 	cold := measure(starts, func(int) error {
-		c := exec.Command(bin, "serve", "--database-url", url, "--log-level", "warn")
+		c := exec.Command(bin, "--log-level", "warn", "serve", "--database-url", url)
 		s, err := sdk.NewClient(&sdk.Implementation{Name: "bench", Version: "1"}, nil).Connect(ctx, &sdk.CommandTransport{Command: c}, nil)
 		if err != nil {
 			return err
@@ -148,9 +201,41 @@ func run(ctx context.Context, n, starts int) error {
 	fmt.Printf("| point lookup, p95 | %s | %s | %.2fx | |\n", ms(mcpPoint.p95), ms(pgxPoint.p95), ratio(mcpPoint.p95, pgxPoint.p95))
 	fmt.Printf("| 1,000-row result, median | %s | %s | %.2fx | within 2x |\n", ms(mcpThousand.median), ms(pgxThousand.median), ratio(mcpThousand.median, pgxThousand.median))
 	fmt.Printf("| 1,000-row result, p95 | %s | %s | %.2fx | |\n", ms(mcpThousand.p95), ms(pgxThousand.p95), ratio(mcpThousand.p95, pgxThousand.p95))
+	fmt.Printf("| same payloads from a go-sdk server that does nothing else (SDK + stdio alone): point / 1,000 rows, median | %s / %s | | | |\n", ms(echoPoint.median), ms(echoThousand.median))
+	fmt.Printf("| cairn's own share (cairn − SDK alone): point / 1,000 rows, median | %s / %s | | %.2fx / %.2fx | |\n",
+		ms(mcpPoint.median-echoPoint.median), ms(mcpThousand.median-echoThousand.median),
+		ratio(mcpPoint.median-echoPoint.median, pgxPoint.median), ratio(mcpThousand.median-echoThousand.median, pgxThousand.median))
 	fmt.Printf("| `serve` cold start (spawn → initialize answered), median of %d | %s | | | under 50 ms |\n", starts, ms(cold.median))
-	fmt.Printf("| RSS after %d calls | %.1f MB | | | under 25 MB |\n", calls, float64(rss)/1024)
+	fmt.Printf("| RSS after %d calls (heap and stacks / mapped binary) | %.1f MB (%.1f / %.1f) | | | under 25 MB |\n", calls,
+		float64(rss)/1024, float64(rssAnon)/1024, float64(rss-rssAnon)/1024)
 	return nil
+}
+
+const echoEnv = "CAIRN_BENCH_ECHO_DIR"
+
+// serveEcho is the baseline server: one tool that returns a recorded cairn result the way
+// cairn's handler does (the JSON as text and as structured content), and does nothing else.
+func serveEcho(dir string) error {
+	payloads := map[string]string{}
+	for _, name := range []string{"point", "thousand"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		payloads[name] = string(b)
+	}
+	s := sdk.NewServer(&sdk.Implementation{Name: "echo", Version: "1"}, nil)
+	s.AddTool(&sdk.Tool{Name: "echo", InputSchema: json.RawMessage(`{"type":"object"}`)}, func(_ context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+		var in struct {
+			Params []string `json:"params"`
+		}
+		if err := json.Unmarshal(req.Params.Arguments, &in); err != nil || len(in.Params) != 1 {
+			return nil, fmt.Errorf("bad echo arguments")
+		}
+		text := payloads[in.Params[0]]
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: text}}, StructuredContent: json.RawMessage(text)}, nil
+	})
+	return s.Run(context.Background(), &sdk.StdioTransport{})
 }
 
 type stats struct{ median, p95 time.Duration }
@@ -173,21 +258,25 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Micros
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
-func rssKB(pid int) int {
+// rssKB reads a process's resident set and its anonymous part (heap, stacks) in KiB; the rest
+// is file-backed, mostly the executable's own pages.
+func rssKB(pid int) (total, anon int) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) > 0 {
-				k, _ := strconv.Atoi(f[0])
-				return k
+	field := func(name string) int {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, name+":"); ok {
+				if f := strings.Fields(v); len(f) > 0 {
+					k, _ := strconv.Atoi(f[0])
+					return k
+				}
 			}
 		}
+		return 0
 	}
-	return 0
+	return field("VmRSS"), field("RssAnon")
 }
 
 func buildCairn() (string, error) {

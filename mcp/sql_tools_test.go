@@ -121,7 +121,8 @@ func TestQueryTruncatesAtMaxRows(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
 	cs := stdioClient(t, db, "--max-rows", "50")
-	data := ok(t, cs, "query", map[string]any{"sql": "SELECT g FROM generate_series(1, 1000) g"})
+	// A trailing comment must not break the row cap.
+	data := ok(t, cs, "query", map[string]any{"sql": "SELECT g FROM generate_series(1, 1000) g -- every number"})
 	if n := len(rows(t, data)); n != 50 || fmt.Sprint(data["row_count"]) != "50" || data["truncated"] != true {
 		t.Fatalf("rows=%d row_count=%v truncated=%v", n, data["row_count"], data["truncated"])
 	}
@@ -256,7 +257,7 @@ func TestBadArgumentsGetClearToolErrors(t *testing.T) {
 		{"query", map[string]any{"sql": "SELECT $1::int", "params": []any{"abc"}}, []string{"invalid input syntax", "22P02"}},
 		{"query", map[string]any{"sql": "SELEC 1"}, []string{"syntax error"}},
 		{"query", map[string]any{"sql": "SELECT * FROM nope"}, []string{"nope", "does not exist"}},
-		{"query", map[string]any{"sql": "SELECT nope FROM agents"}, []string{"nope", "describe_table"}},
+		{"query", map[string]any{"sql": "SELECT nope FROM agents"}, []string{"nope", "describe_table", `at character 8, near "SELECT nope FROM agents"`}},
 		{"execute", map[string]any{}, []string{"sql is required"}},
 		{"execute", map[string]any{"sql": "INSERT INTO agents (agent_id) VALUES ($1)", "params": []any{"x"}}, []string{"not-null", "template"}},
 		{"transaction", map[string]any{}, []string{"statements"}},

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -242,4 +244,49 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestServeWithEmbeddedCluster is `make run` on a machine with no database configured: cairn
+// creates its own cluster, migrates and serves; `cairn db` manages it.
+func TestServeWithEmbeddedCluster(t *testing.T) {
+	t.Parallel()
+	dir, err := os.MkdirTemp("", "cairn-embedded-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) // as root the cluster runs as the postgres user, which must get in
+	dataDir := filepath.Join(dir, "pg")
+	env := append(cleanEnv(), "CAIRN_DATA_DIR="+dataDir)
+	t.Cleanup(func() {
+		stop := exec.Command(cairnBin, "db", "stop")
+		stop.Env = env
+		if out, err := stop.CombinedOutput(); err != nil {
+			t.Errorf("cairn db stop: %v\n%s", err, out)
+		}
+		os.RemoveAll(dir)
+	})
+
+	cmd := exec.Command(cairnBin, "serve")
+	cmd.Env = env
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(), &sdk.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("serve with the embedded cluster: %v\n%s", err, logs)
+	}
+	if got := scalar(t, cs, "SELECT current_database()"); got != "cairn" {
+		t.Errorf("database = %q", got)
+	}
+	info := ok(t, cs, "server_info", map[string]any{})
+	if info["pgvector_version"] == "" {
+		t.Error("the embedded cluster should have pgvector")
+	}
+	cs.Close()
+
+	status := exec.Command(cairnBin, "db", "status")
+	status.Env = env
+	out, err := status.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "running:      true") {
+		t.Errorf("cairn db status: %v\n%s", err, out)
+	}
 }

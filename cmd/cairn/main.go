@@ -71,8 +71,32 @@ Examples:
 		Before: func(c *cli.Context) error {
 			return setupLogging(c)
 		},
-		Commands: []*cli.Command{serveCommand(), migrateCommand(), dbCommand(), versionCommand()},
+		Commands:     commands(),
+		OnUsageError: usageError,
 	}
+}
+
+func commands() []*cli.Command {
+	cmds := []*cli.Command{serveCommand(), migrateCommand(), dbCommand(), versionCommand()}
+	var all func([]*cli.Command)
+	all = func(cs []*cli.Command) {
+		for _, c := range cs {
+			c.OnUsageError = usageError
+			all(c.Subcommands)
+		}
+	}
+	all(cmds)
+	return cmds
+}
+
+// usageError reports a bad flag on stderr with exit code 2. urfave/cli would print the help to
+// stdout, which over the stdio transport is the client's protocol stream.
+func usageError(c *cli.Context, err error, _ bool) error {
+	name := "cairn"
+	if c.Command != nil && c.Command.Name != "" {
+		name = "cairn " + c.Command.FullName()
+	}
+	return cli.Exit(fmt.Sprintf("%v (see `%s --help`)", err, name), 2)
 }
 
 var logFlags = []cli.Flag{

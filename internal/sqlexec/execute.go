@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-mcp/cairn/internal/pgjson"
 	"github.com/cairn-mcp/cairn/internal/sqlguard"
@@ -26,36 +27,39 @@ func (r *Runner) Execute(ctx context.Context, dst []byte, sqlText string, params
 	if err != nil {
 		return dst, err
 	}
-	defer conn.Release()
-	pg := conn.Conn().PgConn()
-	vals, err := r.bind(ctx, pg, st.Text, params)
+	vals, err := r.bind(ctx, conn.Conn().PgConn(), st.Text, params)
 	if err != nil {
+		conn.Release()
 		return dst, err
 	}
-
-	p := pg.StartPipeline(ctx)
-	p.SendQueryParams(st.Text, vals, nil, nil, nil)
-	p.SendPipelineSync()
-	sendReset(p)
-	if err := p.Flush(); err != nil {
-		finishPipeline(conn, p, 0)
+	dst, err = r.write(ctx, conn, dst, st, vals, nil)
+	if err != nil {
 		return dst, wrapPgError(err, "execute", st.Text, 0)
-	}
-	start := len(dst)
-	dst, xerr := r.readExecute(p, dst, st, nil)
-	if xerr != nil {
-		dst = dst[:start]
-	}
-	if ferr := finishPipeline(conn, p, 1); ferr != nil && xerr == nil {
-		xerr, dst = ferr, dst[:start]
-	}
-	if xerr != nil {
-		return dst, wrapPgError(xerr, "execute", st.Text, 0)
 	}
 	if changesTypes(st) {
 		if err := r.RefreshTypes(ctx); err != nil {
 			r.log.Warn("reload extension types after "+st.Command, "err", err)
 		}
+	}
+	return dst, nil
+}
+
+// write runs one statement that may write, as its own implicit transaction, followed by the
+// session reset, and writes its result (see writeCommandResult). It releases conn.
+func (r *Runner) write(ctx context.Context, conn *pgxpool.Conn, dst []byte, st *sqlguard.Statement, vals [][]byte, keep *firstRow) ([]byte, error) {
+	pl := startPipeline(ctx, conn)
+	pl.p.SendQueryParams(st.Text, vals, nil, nil, nil)
+	pl.p.SendPipelineSync()
+	sendReset(pl.p)
+	if err := pl.p.Flush(); err != nil {
+		pl.finish(0)
+		return dst, err
+	}
+	start := len(dst)
+	dst, err := r.readExecute(pl.p, dst, st, keep)
+	pl.finish(1)
+	if err != nil {
+		return dst[:start], err
 	}
 	return dst, nil
 }

@@ -10,10 +10,15 @@ import (
 	"github.com/cairn-mcp/cairn/internal/sqlguard"
 )
 
-const (
-	cursorName   = "cairn_query"
-	cursorPrefix = "DECLARE " + cursorName + " NO SCROLL CURSOR FOR "
-)
+// limitPrefix wraps a plain SELECT so that the server stops after max rows instead of sending
+// a huge result that would be read only to be thrown away. (A cursor does the same at the cost
+// of two more statements per call.) The newline before the closing parenthesis keeps a
+// trailing -- comment from swallowing it.
+const limitPrefix = "SELECT * FROM (\n"
+
+func limitWrap(text string, maxRows int) string {
+	return limitPrefix + text + "\n) AS cairn_query LIMIT " + itoa(maxRows+1)
+}
 
 // Query runs one read-only statement and appends {"rows":[…],"row_count":N,"columns":[…],
 // "truncated":bool} to dst. The statement is classified by the PostgreSQL parser and then run
@@ -28,64 +33,50 @@ func (r *Runner) Query(ctx context.Context, dst []byte, sqlText string, params [
 }
 
 // read runs a read-only statement (already checked, or built by cairn) in a READ ONLY
-// transaction that is rolled back; setup statements (SET LOCAL …) run first inside it.
-func (r *Runner) read(ctx context.Context, dst []byte, text string, cursorable bool, params []Param, setup []string) ([]byte, error) {
+// transaction that is rolled back; setup statements (SET LOCAL …) run first inside it. limit
+// says the statement may be wrapped to stop after max rows.
+func (r *Runner) read(ctx context.Context, dst []byte, text string, limit bool, params []Param, setup []string) ([]byte, error) {
 	conn, err := r.acquire(ctx)
 	if err != nil {
 		return dst, err
 	}
-	defer conn.Release()
-	pg := conn.Conn().PgConn()
-	vals, err := r.bind(ctx, pg, text, params)
+	vals, err := r.bind(ctx, conn.Conn().PgConn(), text, params)
 	if err != nil {
+		conn.Release()
 		return dst, err
 	}
-
-	p := pg.StartPipeline(ctx)
+	pl := startPipeline(ctx, conn)
+	p := pl.p
 	p.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
 	for _, s := range setup {
 		p.SendQueryParams(s, nil, nil, nil, nil)
 	}
-	offset := 0
-	if cursorable {
-		// A cursor lets the server stop after max rows instead of sending a huge result that
-		// would be read only to be thrown away.
-		offset = len(cursorPrefix)
-		p.SendQueryParams(cursorPrefix+text, vals, nil, nil, nil)
-		p.SendQueryParams("FETCH FORWARD "+itoa(r.maxRows+1)+" FROM "+cursorName, nil, nil, nil, nil)
-	} else {
-		p.SendQueryParams(text, vals, nil, nil, nil)
+	sent, offset := text, 0
+	if limit {
+		sent, offset = limitWrap(text, r.maxRows), len(limitPrefix)
 	}
+	p.SendQueryParams(sent, vals, nil, nil, nil)
+	// The sync right after the statement makes the server send its rows at once, and lets the
+	// ROLLBACK after it run even when the statement failed.
 	p.SendPipelineSync()
 	p.SendQueryParams("ROLLBACK", nil, nil, nil, nil)
 	p.SendPipelineSync()
 	sendReset(p)
 	if err := p.Flush(); err != nil {
-		finishPipeline(conn, p, 0)
+		pl.finish(0)
 		return dst, wrapPgError(err, "query", text, 0)
 	}
-
 	start := len(dst)
-	skip := 1 + len(setup)
-	if cursorable {
-		skip++
-	}
-	dst, qerr := r.readQuery(p, dst, skip)
+	dst, qerr := r.readQuery(p, dst, 1+len(setup))
+	pl.finish(2)
 	if qerr != nil {
-		dst = dst[:start]
-	}
-	if ferr := finishPipeline(conn, p, 2); ferr != nil && qerr == nil {
-		qerr = ferr
-		dst = dst[:start]
-	}
-	if qerr != nil {
-		return dst, wrapPgError(qerr, "query", text, offset)
+		return dst[:start], wrapPgError(qerr, "query", text, offset)
 	}
 	return dst, nil
 }
 
-// readQuery skips the results of the first skip requests (BEGIN, setup, DECLARE), writes the
-// rows of the next one and reads up to the sync after them.
+// readQuery skips the results of the first skip requests (BEGIN, setup), writes the rows of the
+// next one and reads up to the sync after them.
 func (r *Runner) readQuery(p *pgconn.Pipeline, dst []byte, skip int) ([]byte, error) {
 	for range skip {
 		res, err := p.GetResults()
@@ -138,7 +129,7 @@ func (r *Runner) writeRows(dst []byte, rr *pgconn.ResultReader, keep *firstRow) 
 	for rr.NextRow() {
 		if n == r.maxRows {
 			truncated = true
-			continue // the cursor already limited the rows; for other statements, read and drop
+			continue // the LIMIT wrapper stopped the server early; other statements are read and dropped
 		}
 		vals := rr.Values()
 		if keep != nil && n == 0 {

@@ -188,23 +188,44 @@ func drainToSync(p *pgconn.Pipeline) error {
 	}
 }
 
-// finishPipeline reads the trailing requests that every call ends with (ROLLBACK or nothing,
-// then DISCARD ALL), and closes the pipeline. A failure here means the connection is not clean,
-// so it is closed rather than returned to the pool.
-func finishPipeline(conn *pgxpool.Conn, p *pgconn.Pipeline, syncs int) error {
-	var err error
-	for range syncs {
-		if e := drainToSync(p); e != nil && err == nil {
+// pipeline is one call's pipeline on a pooled connection.
+type pipeline struct {
+	conn   *pgxpool.Conn
+	p      *pgconn.Pipeline
+	detach func() bool
+	cancel context.CancelFunc
+}
+
+// startPipeline starts a pipeline that the caller's cancellation interrupts only until finish:
+// the trailing rollback and reset must run whatever happens to the caller.
+func startPipeline(ctx context.Context, conn *pgxpool.Conn) *pipeline {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	detach := context.AfterFunc(ctx, cancel)
+	return &pipeline{conn: conn, p: conn.Conn().PgConn().StartPipeline(pctx), detach: detach, cancel: cancel}
+}
+
+// finish reads the requests that end every call (ROLLBACK, DISCARD ALL: syncs sync points) in
+// the background, so the caller has its result without waiting for them, then returns the
+// connection to the pool. A connection that did not end clean is closed instead.
+func (pl *pipeline) finish(syncs int) {
+	pl.detach()
+	go func() {
+		defer pl.cancel()
+		var err error
+		for range syncs {
+			if e := drainToSync(pl.p); e != nil && err == nil {
+				err = e
+			}
+		}
+		if e := pl.p.Close(); e != nil && err == nil {
 			err = e
 		}
-	}
-	if e := p.Close(); e != nil && err == nil {
-		err = e
-	}
-	if err != nil {
-		conn.Conn().PgConn().Close(context.Background())
-	}
-	return err
+		pg := pl.conn.Conn().PgConn()
+		if err != nil || pg.TxStatus() != 'I' {
+			pg.Close(context.Background())
+		}
+		pl.conn.Release()
+	}()
 }
 
 // sendReset queues the session reset that ends every call.

@@ -58,37 +58,34 @@ func (r *Runner) Transaction(ctx context.Context, dst []byte, stmts []TxStatemen
 	if err != nil {
 		return dst, err
 	}
-	defer conn.Release()
 	pg := conn.Conn().PgConn()
 	if err := pg.Exec(ctx, "BEGIN").Close(); err != nil {
-		conn.Conn().PgConn().Close(context.Background())
+		pg.Close(context.Background())
+		conn.Release()
 		return dst, wrapPgError(err, "transaction: begin", "", 0)
 	}
 	start := len(dst)
 	dst, terr := r.runTx(ctx, pg, dst, stmts, parsed)
+	end := "COMMIT"
 	if terr != nil {
-		dst = dst[:start]
-		p := pg.StartPipeline(context.WithoutCancel(ctx))
-		p.SendQueryParams("ROLLBACK", nil, nil, nil, nil)
-		p.SendPipelineSync()
-		sendReset(p)
-		if err := p.Flush(); err != nil {
-			finishPipeline(conn, p, 0)
-		} else {
-			finishPipeline(conn, p, 2)
+		end, dst = "ROLLBACK", dst[:start]
+	}
+	pl := startPipeline(ctx, conn)
+	pl.p.SendQueryParams(end, nil, nil, nil, nil)
+	pl.p.SendPipelineSync()
+	sendReset(pl.p)
+	if err := pl.p.Flush(); err != nil {
+		pl.finish(0)
+		if terr != nil {
+			return dst, terr
 		}
+		return dst, wrapPgError(err, "transaction: commit (whether it committed is unknown; check before retrying)", "", 0)
+	}
+	cerr := drainToSync(pl.p)
+	pl.finish(1)
+	if terr != nil {
 		return dst, terr
 	}
-	p := pg.StartPipeline(ctx)
-	p.SendQueryParams("COMMIT", nil, nil, nil, nil)
-	p.SendPipelineSync()
-	sendReset(p)
-	if err := p.Flush(); err != nil {
-		finishPipeline(conn, p, 0)
-		return dst[:start], wrapPgError(err, "transaction: commit (whether it committed is unknown; check before retrying)", "", 0)
-	}
-	cerr := drainToSync(p)
-	finishPipeline(conn, p, 1)
 	if cerr != nil {
 		return dst[:start], wrapPgError(cerr, "transaction: commit failed, nothing was committed", "", 0)
 	}

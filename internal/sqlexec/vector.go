@@ -140,28 +140,14 @@ func (r *Runner) InsertVector(ctx context.Context, dst []byte, iv InsertVector) 
 	if err != nil {
 		return dst, err
 	}
-	defer conn.Release()
-	pg := conn.Conn().PgConn()
-	vals, err := r.bind(ctx, pg, q, params)
+	vals, err := r.bind(ctx, conn.Conn().PgConn(), q, params)
 	if err != nil {
+		conn.Release()
 		return dst, err
 	}
-	p := pg.StartPipeline(ctx)
-	p.SendQueryParams(q, vals, nil, nil, nil)
-	p.SendPipelineSync()
-	sendReset(p)
-	if err := p.Flush(); err != nil {
-		finishPipeline(conn, p, 0)
-		return dst, wrapPgError(err, "insert_vector", q, 0)
-	}
 	var keep firstRow
-	start := len(dst)
-	_, xerr := r.readExecute(p, nil, &sqlguard.Statement{Command: "INSERT"}, &keep)
-	if ferr := finishPipeline(conn, p, 1); ferr != nil && xerr == nil {
-		xerr = ferr
-	}
-	if xerr != nil {
-		return dst[:start], wrapPgError(xerr, "insert_vector", q, 0)
+	if _, err := r.write(ctx, conn, nil, &sqlguard.Statement{Text: q, Command: "INSERT"}, vals, &keep); err != nil {
+		return dst, wrapPgError(err, "insert_vector", q, 0)
 	}
 	enc := r.enc.Load()
 	dst = append(dst, `{"table":`...)
