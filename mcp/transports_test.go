@@ -83,21 +83,12 @@ func TestHTTPAuthOriginAndHealth(t *testing.T) {
 	db := testdb.New(t)
 	ts := httpServer(t, db, &config.Config{Transport: "http", AuthToken: "s3cret"})
 
-	get := func(path string, hdr map[string]string) int {
-		req, _ := http.NewRequest("GET", ts.URL+path, nil)
-		for k, v := range hdr {
-			req.Header.Set(k, v)
+	do := func(method, path string, hdr map[string]string) int {
+		var body io.Reader
+		if method == "POST" {
+			body = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	post := func(path string, hdr map[string]string) int {
-		req, _ := http.NewRequest("POST", ts.URL+path, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`))
+		req, _ := http.NewRequest(method, ts.URL+path, body)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		for k, v := range hdr {
@@ -111,6 +102,8 @@ func TestHTTPAuthOriginAndHealth(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+	get := func(path string, hdr map[string]string) int { return do("GET", path, hdr) }
+	post := func(path string, hdr map[string]string) int { return do("POST", path, hdr) }
 	if c := get("/healthz", nil); c != 200 {
 		t.Errorf("/healthz = %d", c)
 	}

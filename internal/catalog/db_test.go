@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -121,46 +121,19 @@ func newTestDB(t *testing.T, role string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		t.Fatalf("no PostgreSQL for tests (%v): set DATABASE_URL or PGHOST/PGUSER to a server with pgvector", err)
-	}
-	defer admin.Close(ctx)
-	name := "catalog_test_" + randHex(6)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
 	if role != "" {
+		// Registered first, so it runs after the database is dropped (cleanups run in reverse).
+		admin := testdb.Admin(t)
 		if _, err := admin.Exec(ctx, "CREATE ROLE "+role); err != nil {
 			t.Fatalf("create role %s: %v", role, err)
 		}
-	}
-	adminCfg := admin.Config().Copy()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		c, err := pgx.ConnectConfig(ctx, adminCfg)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-		if role != "" {
-			if _, err := c.Exec(ctx, "DROP ROLE IF EXISTS "+role); err != nil {
+		t.Cleanup(func() {
+			if _, err := admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role); err != nil {
 				t.Errorf("drop role %s: %v", role, err)
 			}
-		}
-	})
-	cfg := admin.Config().Copy()
-	cfg.Database = name
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", name, err)
+		})
 	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	conn := testdb.Empty(t, "catalog_test_", "")
 	if _, err := conn.Exec(ctx, fixtures); err != nil {
 		t.Fatalf("fixtures: %v (the server needs pgvector)", err)
 	}

@@ -2,57 +2,19 @@ package pgjson
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
-	"time"
 
+	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// newTestDB connects to a fresh database on the server named by DATABASE_URL or the PG*
-// variables, dropped when the test ends. extra is appended to CREATE DATABASE (an encoding, say).
-// No server is a failure, never a skip: these tests are the contract's only check.
+// newTestDB connects to a fresh database on the test server, dropped when the test ends. extra
+// is appended to CREATE DATABASE (an encoding, say).
 func newTestDB(t *testing.T, extra string) *pgx.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		t.Fatalf("no PostgreSQL for tests (%v): set DATABASE_URL or PGHOST/PGUSER to a server with pgvector", err)
-	}
-	defer admin.Close(ctx)
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	name := "pgjson_test_" + hex.EncodeToString(rnd[:])
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" "+extra); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	cfg := admin.Config().Copy()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		c, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	dbCfg := admin.Config().Copy()
-	dbCfg.Database = name
-	conn, err := pgx.ConnectConfig(ctx, dbCfg)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", name, err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
+	return testdb.Empty(t, "pgjson_test_", extra)
 }
 
 // newVectorDB is newTestDB with pgvector installed and an encoder that knows its OIDs.

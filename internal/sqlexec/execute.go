@@ -66,13 +66,9 @@ func (r *Runner) write(ctx context.Context, conn *pgxpool.Conn, dst []byte, st *
 
 // readExecute reads one statement's result up to its sync.
 func (r *Runner) readExecute(p *pgconn.Pipeline, dst []byte, st *sqlguard.Statement, keep *firstRow) ([]byte, error) {
-	res, err := p.GetResults()
+	rr, err := nextResult(p)
 	if err != nil {
-		return dst, errors.Join(err, drainToSync(p))
-	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		return dst, errors.Join(errors.New("pipeline: expected a result"), drainToSync(p))
+		return dst, err
 	}
 	dst, err = r.writeCommandResult(dst, rr, st, keep)
 	if err != nil {

@@ -79,23 +79,17 @@ func (r *Runner) read(ctx context.Context, dst []byte, text string, limit bool, 
 // next one and reads up to the sync after them.
 func (r *Runner) readQuery(p *pgconn.Pipeline, dst []byte, skip int) ([]byte, error) {
 	for range skip {
-		res, err := p.GetResults()
+		rr, err := nextResult(p)
 		if err != nil {
+			return dst, err
+		}
+		if _, err := rr.Close(); err != nil {
 			return dst, errors.Join(err, drainToSync(p))
 		}
-		if rr, ok := res.(*pgconn.ResultReader); ok {
-			if _, err := rr.Close(); err != nil {
-				return dst, errors.Join(err, drainToSync(p))
-			}
-		}
 	}
-	res, err := p.GetResults()
+	rr, err := nextResult(p)
 	if err != nil {
-		return dst, errors.Join(err, drainToSync(p))
-	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		return dst, errors.Join(errors.New("pipeline: expected a result"), drainToSync(p))
+		return dst, err
 	}
 	dst = append(dst, '{')
 	dst, _, err = r.writeRows(dst, rr, nil)

@@ -159,6 +159,20 @@ func (r *Runner) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	return c, nil
 }
 
+// nextResult reads the next request's result, which must be a statement's; after a failure it
+// reads on to the sync point so the pipeline stays in step.
+func nextResult(p *pgconn.Pipeline) (*pgconn.ResultReader, error) {
+	res, err := p.GetResults()
+	if err != nil {
+		return nil, errors.Join(err, drainToSync(p))
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return nil, errors.Join(fmt.Errorf("pipeline: expected a statement's result, got %T", res), drainToSync(p))
+	}
+	return rr, nil
+}
+
 // drainToSync reads pipeline results up to and including the next sync point, returning the
 // first error among them. After a failed request the server skips the rest until the sync.
 func drainToSync(p *pgconn.Pipeline) error {

@@ -35,20 +35,12 @@ func New(t testing.TB) *DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		t.Fatalf("testdb: no PostgreSQL for tests (%v): run `make test`, which starts one, or set DATABASE_URL / PGHOST to a server with pgvector", err)
-	}
-	defer admin.Close(ctx)
-
+	admin := Admin(t)
 	tmpl, err := template(ctx, admin)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
-	name := "cairn_test_" + randHex(6)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+tmpl); err != nil {
-		t.Fatalf("testdb: create %s from %s: %v", name, tmpl, err)
-	}
+	name := create(t, admin, "cairn_test_", "TEMPLATE "+tmpl)
 	url := connString(admin.Config(), name)
 	pc, err := (&config.Config{DatabaseURL: url, StatementTimeout: config.DefaultStatementTimeout, PoolMin: 1, PoolMax: 10}).PoolConfig()
 	if err != nil {
@@ -58,11 +50,54 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("testdb: connect to %s: %v", name, err)
 	}
+	t.Cleanup(pool.Close) // before the drop: cleanups run last-registered first
+	return &DB{Name: name, URL: url, Pool: pool}
+}
+
+// Empty creates an empty database (CREATE DATABASE <prefix><random> <options>), dropped when the
+// test ends, and returns a connection to it.
+func Empty(t testing.TB, prefix, options string) *pgx.Conn {
+	t.Helper()
+	admin := Admin(t)
+	name := create(t, admin, prefix, options)
+	cfg := admin.Config().Copy()
+	cfg.Database = name
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("testdb: connect to %s: %v", name, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// Admin connects to the test server's default database, closed when the test ends. No server is
+// a failure: run `make test`, which starts one.
+func Admin(t testing.TB) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		t.Fatalf("testdb: no PostgreSQL for tests (%v): run `make test`, which starts one, or set DATABASE_URL / PGHOST to a server with pgvector", err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) })
+	return admin
+}
+
+// create makes a database with a random name and drops it (forcibly) when the test ends.
+func create(t testing.TB, admin *pgx.Conn, prefix, options string) string {
+	t.Helper()
+	name := prefix + randHex(6)
+	if _, err := admin.Exec(context.Background(), "CREATE DATABASE "+name+" "+options); err != nil {
+		t.Fatalf("testdb: create database %s: %v", name, err)
+	}
+	cfg := admin.Config().Copy()
 	t.Cleanup(func() {
-		pool.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		c, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
+		c, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
 			t.Errorf("testdb: drop %s: %v", name, err)
 			return
@@ -72,7 +107,7 @@ func New(t testing.TB) *DB {
 			t.Errorf("testdb: drop %s: %v", name, err)
 		}
 	})
-	return &DB{Name: name, URL: url, Pool: pool}
+	return name
 }
 
 // template returns the name of a database migrated to the current schema, creating it under an
