@@ -271,6 +271,11 @@ func TestBadArgumentsGetClearToolErrors(t *testing.T) {
 		{"get_foreign_keys", map[string]any{"table": 7}, []string{"table"}},
 		{"find_relationships", map[string]any{"table": "x\"; DROP TABLE agents; --"}, []string{"does not exist"}},
 		{"vector_search", map[string]any{"table": "agents"}, []string{"embedding_column"}},
+		{"vector_search", map[string]any{"table": "agents", "embedding_column": "template", "query_embedding": []any{1}, "limit": 5000}, []string{"limit"}},
+		{"list_schemas", map[string]any{"bogus": 1}, []string{"bogus"}},
+		{"server_info", map[string]any{"verbose": true}, []string{"verbose"}},
+		{"db_identity", map[string]any{"x": 1}, []string{"x"}},
+		{"list_tables", map[string]any{"exact": "yes"}, []string{"exact"}},
 		{"insert_vector", map[string]any{"table": "agents", "embedding_column": "template", "embedding": []any{1}}, []string{"not a vector"}},
 	}
 	for _, tc := range tests {
