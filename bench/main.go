@@ -16,12 +16,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/cairn-mcp/cairn/internal/eventstore"
 	cairnsql "github.com/cairn-mcp/cairn/sql"
 )
 
@@ -196,6 +199,9 @@ func run(ctx context.Context, n, starts int) error {
 		return s.Close()
 	})
 
+	appends1 := appendRate(ctx, pool, 1, 3*time.Second)
+	appends8 := appendRate(ctx, pool, 8, 3*time.Second)
+
 	fmt.Printf("| measurement | cairn (MCP over stdio) | plain pgx (floor) | ratio | goal |\n|---|---|---|---|---|\n")
 	fmt.Printf("| point lookup by $1, median | %s | %s | %.2fx | within 2x |\n", ms(mcpPoint.median), ms(pgxPoint.median), ratio(mcpPoint.median, pgxPoint.median))
 	fmt.Printf("| point lookup, p95 | %s | %s | %.2fx | |\n", ms(mcpPoint.p95), ms(pgxPoint.p95), ratio(mcpPoint.p95, pgxPoint.p95))
@@ -208,7 +214,35 @@ func run(ctx context.Context, n, starts int) error {
 	fmt.Printf("| `serve` cold start (spawn → initialize answered), median of %d | %s | | | under 50 ms |\n", starts, ms(cold.median))
 	fmt.Printf("| RSS after %d calls (heap and stacks / mapped binary) | %.1f MB (%.1f / %.1f) | | | under 25 MB |\n", calls,
 		float64(rss)/1024, float64(rssAnon)/1024, float64(rss-rssAnon)/1024)
+	fmt.Printf("\n| event store (Go API, one event per append, each its own transaction) | appends/s |\n|---|---|\n")
+	fmt.Printf("| 1 writer | %.0f |\n| 8 concurrent writers (8 streams) | %.0f |\n", appends1, appends8)
 	return nil
+}
+
+// appendRate measures event appends per second with n concurrent writers, each on its own
+// stream with optimistic concurrency (expected version), for d.
+func appendRate(ctx context.Context, pool *pgxpool.Pool, n int, d time.Duration) float64 {
+	var total atomic.Int64
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("bench-%d-%d", n, w)
+			for v := int64(0); time.Now().Before(stop); v++ {
+				_, err := eventstore.Append(ctx, pool, stream, []eventstore.NewEvent{{Type: "Saved", Data: map[string]int64{"step": v}}},
+					eventstore.AppendOptions{ExpectedVersion: v})
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "bench: append:", err)
+					os.Exit(1)
+				}
+				total.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(total.Load()) / d.Seconds()
 }
 
 const echoEnv = "CAIRN_BENCH_ECHO_DIR"

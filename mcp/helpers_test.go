@@ -67,7 +67,13 @@ func (l *lockedBuffer) String() string {
 // over stdio.
 func stdioClient(t *testing.T, db *testdb.DB, args ...string) *sdk.ClientSession {
 	t.Helper()
-	cmd := exec.Command(cairnBin, append([]string{"serve", "--database-url", db.URL}, args...)...)
+	return stdioClientURL(t, db.URL, args...)
+}
+
+// stdioClientURL is stdioClient for any database.
+func stdioClientURL(t *testing.T, url string, args ...string) *sdk.ClientSession {
+	t.Helper()
+	cmd := exec.Command(cairnBin, append([]string{"serve", "--database-url", url}, args...)...)
 	cmd.Env = cleanEnv()
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr

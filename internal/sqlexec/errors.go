@@ -73,5 +73,5 @@ func wrapPgError(err error, what, sqlText string, offset int) error {
 	if pgconn.Timeout(err) {
 		return fmt.Errorf("%s: cancelled or timed out before the database answered: %w", what, err)
 	}
-	return fmt.Errorf("%s: database connection failed (the statement may not have run; check `cairn status` or the server, then retry): %w", what, err)
+	return fmt.Errorf("%s: the database connection failed, so the statement may not have run; retry once PostgreSQL answers again (pg_isready, /readyz): %w", what, err)
 }
