@@ -149,7 +149,7 @@ func Append(ctx context.Context, q Querier, streamID string, events []NewEvent, 
 		streamID, opts.ExpectedVersion, types, data, meta, key).
 		Scan(&res.FirstVersion, &res.LastVersion, &res.Positions, &res.Duplicate)
 	if err != nil {
-		if ce := asConflict(err, streamID, opts.ExpectedVersion); ce != nil {
+		if ce := AsConflict(err, streamID, opts.ExpectedVersion); ce != nil {
 			return res, ce
 		}
 		return res, fmt.Errorf("append to %s: %w", streamID, err)
@@ -171,7 +171,9 @@ func marshalData(v any) (string, error) {
 	return string(b), err
 }
 
-func asConflict(err error, streamID string, expected int64) *ConflictError {
+// AsConflict returns the *ConflictError that cairn_append_events raised inside a statement
+// (also one that called it indirectly, such as cairn_checkpoint_save), or nil.
+func AsConflict(err error, streamID string, expected int64) *ConflictError {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "CA001" {
 		return nil
