@@ -9,6 +9,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 )
 
@@ -23,10 +24,21 @@ func toolError(err error) *sdk.CallToolResult {
 // when the database or cairn failed.
 func (s *Server) logCallError(ctx context.Context, tool string, err error) {
 	level := slog.LevelWarn
-	if sqlexec.IsInputError(err) {
+	if callersToFix(err) {
 		level = slog.LevelDebug
 	}
 	s.log.Log(ctx, level, "tool call failed", "tool", tool, "err", err)
+}
+
+// callersToFix reports whether an error is the caller's to fix rather than a fault.
+func callersToFix(err error) bool {
+	var (
+		ie *checkpoint.InputError
+		nf *checkpoint.NotFoundError
+		ce *checkpoint.ConflictError
+		se *checkpoint.StateError
+	)
+	return sqlexec.IsInputError(err) || errors.As(err, &ie) || errors.As(err, &nf) || errors.As(err, &ce) || errors.As(err, &se)
 }
 
 // recovered turns a panic in a handler into an error so that no panic reaches a client (or

@@ -11,17 +11,20 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 )
 
 // Options are what the MCP front end serves.
 type Options struct {
-	Config  *config.Config
-	Pool    *pgxpool.Pool
-	Runner  *sqlexec.Runner
-	Logger  *slog.Logger // default slog.Default()
-	Version string       // cairn's version, reported by server_info
+	Config *config.Config
+	Pool   *pgxpool.Pool
+	Runner *sqlexec.Runner
+	// Checkpoints serves the checkpoint toolset; default a checkpoint.Store on Pool.
+	Checkpoints *checkpoint.Store
+	Logger      *slog.Logger // default slog.Default()
+	Version     string       // cairn's version, reported by server_info
 }
 
 // Server is cairn's MCP server. One Server serves any number of sessions over any transport.
@@ -32,6 +35,8 @@ type Server struct {
 	run  *sqlexec.Runner
 	log  *slog.Logger
 	srv  *sdk.Server
+	// checkpoints is the checkpoint API.
+	checkpoints *checkpoint.Store
 	// calls counts requests in flight, for a graceful shutdown.
 	calls *inflight
 }
@@ -51,6 +56,10 @@ func New(opts Options) *Server {
 		Instructions: instructions,
 		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
 	})
+	s.checkpoints = opts.Checkpoints
+	if s.checkpoints == nil {
+		s.checkpoints = checkpoint.New(opts.Pool)
+	}
 	s.srv.AddReceivingMiddleware(s.calls.middleware)
 	if s.cfg.HasToolset("generic") {
 		s.addSQLTools()
@@ -59,6 +68,9 @@ func New(opts Options) *Server {
 		s.addInfoTools()
 		s.addResources()
 		s.addPrompts()
+	}
+	if s.cfg.HasToolset("checkpoint") {
+		s.addCheckpointTools()
 	}
 	return s
 }

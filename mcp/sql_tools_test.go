@@ -10,21 +10,11 @@ import (
 	"github.com/cairn-mcp/cairn/internal/testdb"
 )
 
-// seedSchema is the part of the predecessor's schema the generic-tool tests need; the domain
-// modules bring the real tables.
+// seedSchema adds what the generic-tool tests need beyond cairn's migrations (which bring
+// workflows and workflow_steps): the predecessor's index on workflows, and an agents table
+// until the agents module brings the real one.
 const seedSchema = `
-CREATE TABLE workflows (
-	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-	name text NOT NULL UNIQUE,
-	status text NOT NULL DEFAULT 'pending',
-	created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX idx_workflows_status ON workflows(status);
-CREATE TABLE workflow_steps (
-	id bigserial PRIMARY KEY,
-	workflow_id uuid NOT NULL REFERENCES workflows(id) ON DELETE CASCADE,
-	step_name text NOT NULL
-);
+CREATE INDEX IF NOT EXISTS idx_workflows_status ON workflows(status);
 CREATE TABLE agents (
 	agent_id text PRIMARY KEY,
 	template text NOT NULL,
@@ -223,8 +213,8 @@ func TestTransactionSeedExampleAndReferences(t *testing.T) {
 	// A failing statement rolls back the earlier ones.
 	fails(t, cs, "transaction", map[string]any{"statements": []any{
 		map[string]any{"sql": "INSERT INTO workflows (name) VALUES ($1)", "params": []any{"lost-2"}},
-		map[string]any{"sql": "INSERT INTO workflows (name) VALUES ($1)", "params": []any{"named"}},
-	}}, "statements[1]", "duplicate key", "nothing was committed")
+		map[string]any{"sql": "INSERT INTO workflow_steps (workflow_id, step_name) VALUES ($1, $2)", "params": []any{"no-such-workflow", "x"}},
+	}}, "statements[1]", "foreign key", "nothing was committed")
 	if after := scalar(t, cs, "SELECT count(*) FROM workflows"); after != before {
 		t.Fatalf("failed transactions left rows behind: %s -> %s", before, after)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -174,8 +175,12 @@ func requireSQL(sql, example string) error {
 	return nil
 }
 
+// mustSchema infers a tool's schema from a Go type, with json.RawMessage as "any JSON value"
+// (inference alone would make it an array of bytes).
 func mustSchema[T any]() *jsonschema.Schema {
-	sc, err := jsonschema.For[T](nil)
+	sc, err := jsonschema.For[T](&jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
+		reflect.TypeFor[json.RawMessage](): {},
+	}})
 	if err != nil {
 		panic(fmt.Sprintf("schema for %T: %v", *new(T), err)) // a programming error, caught by every test
 	}

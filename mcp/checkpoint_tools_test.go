@@ -1,0 +1,169 @@
+package mcp_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cairn-mcp/cairn/internal/testdb"
+)
+
+func num(v any) int64 {
+	var n int64
+	fmt.Sscan(fmt.Sprint(v), &n)
+	return n
+}
+
+// TestWorkflowLifecycleOverMCP: start, save, interrupt, resume with a response, complete — and
+// resume after the cairn process is killed and started again.
+func TestWorkflowLifecycleOverMCP(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	cs := stdioClient(t, db)
+
+	w := ok(t, cs, "workflow_start", map[string]any{"name": "deployment-approval", "input": map[string]any{"service": "nginx", "environment": "production"}})
+	id := w["id"].(string)
+	if w["status"] != "running" || num(w["version"]) != 1 {
+		t.Fatalf("start = %v", w)
+	}
+	version := num(w["version"])
+	for i := 1; i <= 3; i++ {
+		r := ok(t, cs, "checkpoint_save", map[string]any{"workflow_id": id, "node_id": fmt.Sprint("step-", i),
+			"state": map[string]any{"step": i, "messages": []any{"hello", fmt.Sprint("message ", i)}}, "expected_version": version})
+		version = num(r["version"])
+	}
+
+	// Kill the server (no goodbye) and start another: the state is all in PostgreSQL.
+	cs.Close()
+	cs = stdioClient(t, db)
+	cp := ok(t, cs, "checkpoint_load", map[string]any{"workflow_id": id})
+	if cp["node_id"] != "step-3" || fmt.Sprint(cp["state"].(map[string]any)["step"]) != "3" {
+		t.Fatalf("load after restart = %v", cp)
+	}
+
+	ok(t, cs, "workflow_interrupt", map[string]any{"workflow_id": id, "reason": "needs approval", "payload": map[string]any{"question": "Deploy?"}})
+	inbox := ok(t, cs, "workflow_list", map[string]any{"status": "interrupted"})
+	if ws := inbox["workflows"].([]any); len(ws) != 1 || ws[0].(map[string]any)["id"] != id {
+		t.Fatalf("inbox = %v", inbox)
+	}
+	res := ok(t, cs, "workflow_resume", map[string]any{"workflow_id": id, "response": "Approve"})
+	if res["response"] != "Approve" || res["workflow"].(map[string]any)["status"] != "running" {
+		t.Fatalf("resume = %v", res)
+	}
+	done := ok(t, cs, "workflow_complete", map[string]any{"workflow_id": id, "output": map[string]any{"deployed": true}})
+	if done["status"] != "completed" {
+		t.Fatalf("complete = %v", done)
+	}
+	hist := ok(t, cs, "workflow_history", map[string]any{"workflow_id": id})
+	var types []string
+	for _, e := range hist["events"].([]any) {
+		types = append(types, e.(map[string]any)["type"].(string))
+	}
+	if strings.Join(types, ",") != "WorkflowStarted,CheckpointSaved,CheckpointSaved,CheckpointSaved,WorkflowInterrupted,WorkflowResumed,WorkflowCompleted" {
+		t.Errorf("history = %v", types)
+	}
+	// The resume's response is in the history.
+	if !strings.Contains(fmt.Sprint(hist["events"]), "Approve") {
+		t.Error("the response is not recorded in the history")
+	}
+}
+
+func TestCheckpointToolsConcurrencyForkAndErrors(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	cs := stdioClient(t, db)
+	w := ok(t, cs, "workflow_start", map[string]any{"name": "race", "workflow_id": "thread-42"})
+	if w["id"] != "thread-42" {
+		t.Fatalf("own id not kept: %v", w)
+	}
+	version := num(w["version"])
+
+	// Racing savers through MCP: exactly one wins each round.
+	for round := range 5 {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins, conflicts := 0, 0
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := call(t, cs, "checkpoint_save", map[string]any{"workflow_id": "thread-42", "node_id": "n",
+					"state": map[string]any{"round": round, "writer": i}, "expected_version": version})
+				mu.Lock()
+				defer mu.Unlock()
+				if r.IsError {
+					if strings.Contains(r.Text, "conflict") && strings.Contains(r.Text, fmt.Sprint(version+1)) {
+						conflicts++
+					} else {
+						t.Errorf("unexpected error: %s", r.Text)
+					}
+					return
+				}
+				wins++
+			}()
+		}
+		wg.Wait()
+		if wins != 1 || conflicts != 3 {
+			t.Fatalf("round %d: %d wins, %d conflicts", round, wins, conflicts)
+		}
+		version++
+	}
+
+	// An idempotent retry returns the first checkpoint.
+	args := map[string]any{"workflow_id": "thread-42", "node_id": "x", "state": map[string]any{"k": 1}, "idempotency_key": "retry-me"}
+	first := ok(t, cs, "checkpoint_save", args)
+	again := ok(t, cs, "checkpoint_save", args)
+	if again["checkpoint_id"] != first["checkpoint_id"] || again["duplicate"] != true {
+		t.Fatalf("retry = %v, first = %v", again, first)
+	}
+
+	list := ok(t, cs, "checkpoint_list", map[string]any{"workflow_id": "thread-42", "limit": 3})
+	cps := list["checkpoints"].([]any)
+	if len(cps) != 3 || cps[0].(map[string]any)["checkpoint_id"] != first["checkpoint_id"] {
+		t.Fatalf("list = %v", list)
+	}
+	if _, has := cps[0].(map[string]any)["state"]; has {
+		t.Error("checkpoint_list should not carry state bodies")
+	}
+	older := cps[2].(map[string]any)["checkpoint_id"]
+	fork := ok(t, cs, "workflow_fork", map[string]any{"workflow_id": "thread-42", "checkpoint_id": older, "name": "retry"})
+	fw := fork["workflow"].(map[string]any)
+	if fw["forked_from"] != older || fw["parent_workflow_id"] != "thread-42" {
+		t.Fatalf("fork = %v", fork)
+	}
+	loaded := ok(t, cs, "checkpoint_load", map[string]any{"workflow_id": fw["id"]})
+	orig := ok(t, cs, "checkpoint_load", map[string]any{"workflow_id": "thread-42", "checkpoint_id": older})
+	if fmt.Sprint(loaded["state"]) != fmt.Sprint(orig["state"]) {
+		t.Errorf("fork state %v, original %v", loaded["state"], orig["state"])
+	}
+
+	for _, tc := range []struct {
+		tool  string
+		args  map[string]any
+		wants []string
+	}{
+		{"checkpoint_save", map[string]any{"workflow_id": "thread-42", "node_id": "n"}, []string{"state"}},
+		{"checkpoint_save", map[string]any{"workflow_id": "nope", "node_id": "n", "state": map[string]any{}}, []string{"nope", "does not exist"}},
+		{"checkpoint_save", map[string]any{"workflow_id": "thread-42", "node_id": "n", "state": 1, "expected_version": 1}, []string{"conflict"}},
+		{"checkpoint_load", map[string]any{"workflow_id": "thread-42", "checkpoint_id": "missing"}, []string{"missing"}},
+		{"workflow_start", map[string]any{"name": "dup", "workflow_id": "thread-42"}, []string{"exists"}},
+		{"workflow_resume", map[string]any{"workflow_id": "thread-42", "response": "ok"}, []string{"not interrupted"}},
+		{"workflow_list", map[string]any{"status": "sleeping"}, []string{"status"}},
+		{"workflow_fail", map[string]any{"workflow_id": "thread-42"}, []string{"error"}},
+		{"workflow_get", map[string]any{"workflow_id": "ghost"}, []string{"ghost"}},
+		{"workflow_delete", map[string]any{"workflow_id": "ghost"}, []string{"ghost"}},
+	} {
+		fails(t, cs, tc.tool, tc.args, tc.wants...)
+	}
+	ok(t, cs, "workflow_delete", map[string]any{"workflow_id": fw["id"]})
+	fails(t, cs, "workflow_get", map[string]any{"workflow_id": fw["id"]}, "does not exist")
+}
+
+func TestCheckpointWritesRefusedReadOnly(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	cs := stdioClient(t, db, "--read-only")
+	fails(t, cs, "workflow_start", map[string]any{"name": "x"}, "read-only")
+	ok(t, cs, "workflow_list", map[string]any{})
+}
