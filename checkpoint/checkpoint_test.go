@@ -485,3 +485,5 @@ func TestListWorkflowsPages(t *testing.T) {
 		t.Errorf("saw %d workflows", len(seen))
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -223,7 +223,8 @@ func (s *Store) transition(ctx context.Context, id, op string, allowed []string,
 		if err != nil {
 			return err
 		}
-		w, err = scanWorkflow(tx.QueryRow(ctx, `UPDATE workflows SET `+set+`, version = $2, updated_at = clock_timestamp()
+		// now() is the event's created_at too (same transaction), so a rebuild reproduces it.
+		w, err = scanWorkflow(tx.QueryRow(ctx, `UPDATE workflows SET `+set+`, version = $2, updated_at = now()
 			WHERE id = $1 RETURNING `+workflowCols, append([]any{id, res.LastVersion}, args...)...))
 		return err
 	})
@@ -365,6 +366,13 @@ func (s *Store) Delete(ctx context.Context, id, actor string) error {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The event first: it marks the transaction's writes to this workflow as described, so
+		// the capture trigger does not record the delete a second time.
+		_, err := eventstore.Append(ctx, tx, StreamID(id), []eventstore.NewEvent{{Type: EventDeleted, Metadata: eventstore.Metadata{Actor: actor}}},
+			eventstore.AppendOptions{ExpectedVersion: eventstore.AnyVersion})
+		if err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM workflows WHERE id = $1`, id)
 		if err != nil {
 			return err
@@ -372,9 +380,7 @@ func (s *Store) Delete(ctx context.Context, id, actor string) error {
 		if tag.RowsAffected() == 0 {
 			return &NotFoundError{What: "workflow", ID: id}
 		}
-		_, err = eventstore.Append(ctx, tx, StreamID(id), []eventstore.NewEvent{{Type: EventDeleted, Metadata: eventstore.Metadata{Actor: actor}}},
-			eventstore.AppendOptions{ExpectedVersion: eventstore.AnyVersion})
-		return err
+		return nil
 	})
 	var nf *NotFoundError
 	if errors.As(err, &nf) {

@@ -167,3 +167,44 @@ func TestCheckpointWritesRefusedReadOnly(t *testing.T) {
 	fails(t, cs, "workflow_start", map[string]any{"name": "x"}, "read-only")
 	ok(t, cs, "workflow_list", map[string]any{})
 }
+
+// TestSeedRawSQLAppearsInWorkflowHistory: the predecessor's statements through execute and
+// transaction, verbatim, are recorded on the workflow's stream.
+func TestSeedRawSQLAppearsInWorkflowHistory(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	cs := stdioClient(t, db)
+	ok(t, cs, "execute", map[string]any{"sql": "INSERT INTO workflows (name, status) VALUES ($1, $2)", "params": []any{"deployment-approval", "pending"}})
+	tx := ok(t, cs, "transaction", map[string]any{"statements": []any{
+		map[string]any{"sql": "INSERT INTO workflows (name) VALUES ($1) RETURNING id", "params": []any{"research-pipeline"}},
+		map[string]any{"sql": "INSERT INTO workflow_steps (workflow_id, step_name) VALUES ($1, $2)", "params": []any{"{workflow_id}", "discover"}},
+	}})
+	id := rows(t, tx["results"].([]any)[0].(map[string]any))[0]["id"].(string)
+	ok(t, cs, "execute", map[string]any{"sql": `
+        INSERT INTO workflow_checkpoints (workflow_id, node_id, state, created_at)
+        VALUES ($1, $2, $3, NOW())
+        `, "params": []any{id, "discover", `{"found": 3}`}})
+	state := ok(t, cs, "query", map[string]any{"sql": `
+        SELECT state FROM workflow_checkpoints
+        WHERE workflow_id = $1
+        ORDER BY created_at DESC
+        LIMIT 1
+        `, "params": []any{id}})
+	if fmt.Sprint(rows(t, state)[0]["state"]) != "map[found:3]" {
+		t.Fatalf("latest state = %v", state)
+	}
+	hist := ok(t, cs, "workflow_history", map[string]any{"workflow_id": id})
+	var got []string
+	for _, e := range hist["events"].([]any) {
+		d := e.(map[string]any)["data"].(map[string]any)
+		got = append(got, fmt.Sprint(d["op"], " ", d["table"]))
+	}
+	if strings.Join(got, ", ") != "INSERT workflows, INSERT workflow_steps, INSERT workflow_checkpoints" {
+		t.Errorf("history of raw writes = %v", got)
+	}
+	// The framework API sees what raw SQL wrote.
+	cp := ok(t, cs, "checkpoint_load", map[string]any{"workflow_id": id})
+	if fmt.Sprint(cp["state"]) != "map[found:3]" {
+		t.Errorf("checkpoint_load = %v", cp)
+	}
+}

@@ -95,6 +95,9 @@ BEGIN
 		UPDATE event_idempotency SET first_version = newv - n + 1, last_version = newv, positions = pos
 		WHERE stream_id = p_stream AND key = p_key;
 	END IF;
+	-- Tells the capture triggers (0003) that this transaction's writes to the stream's
+	-- projections are already described by events.
+	PERFORM set_config('cairn.appended', p_stream, true);
 	-- Delivered at commit, to every process listening: followers wake instead of polling.
 	PERFORM pg_notify('cairn_events', p_stream);
 	RETURN QUERY SELECT newv - n + 1, newv, pos, false;

@@ -37,9 +37,11 @@ CREATE TABLE workflow_steps (
 CREATE INDEX workflow_steps_workflow ON workflow_steps (workflow_id, id);
 
 -- Channel values, stored once per workflow however many checkpoints hold them. hash is the
--- first 16 bytes of sha256 over the value's jsonb text, base64.
+-- first 16 bytes of sha256 over the value's jsonb text, base64. Blobs are content the events
+-- refer to, not a projection: no foreign key, so rebuilding the projections keeps them; deleting
+-- a workflow deletes them (cairn_workflow_deleted).
 CREATE TABLE checkpoint_blobs (
-	workflow_id text NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,
+	workflow_id text NOT NULL,
 	hash        text NOT NULL,
 	value       jsonb NOT NULL,
 	PRIMARY KEY (workflow_id, hash)
@@ -127,8 +129,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
 	w_status text;
 	prev     text;
-	ch       jsonb;
+	d        jsonb;
 	app      record;
+	step_id  bigint;
 	ts       timestamptz := clock_timestamp();
 BEGIN
 	SELECT w.status INTO w_status FROM workflows w WHERE w.id = p_workflow FOR UPDATE;
@@ -141,36 +144,243 @@ BEGIN
 	SELECT c.id INTO prev FROM workflow_checkpoints c
 	WHERE c.workflow_id = p_workflow AND c.namespace = p_namespace
 	ORDER BY c.created_at DESC, c.id DESC LIMIT 1;
+	IF p_node IS NOT NULL THEN
+		step_id := nextval(pg_get_serial_sequence('workflow_steps', 'id'));
+	END IF;
 
-	ch := cairn_state_channels(p_workflow, p_state);
+	-- The event carries everything the projections hold (but the blobs it names), so
+	-- cairn_rebuild_workflows can rebuild them exactly.
+	d := jsonb_build_object('checkpoint_id', p_checkpoint, 'namespace', p_namespace, 'node_id', p_node,
+		'parent_id', coalesce(p_parent, prev), 'channels', cairn_state_channels(p_workflow, p_state),
+		'metadata', p_metadata, 'pending_writes', p_writes, 'step_id', step_id, 'created_at', ts);
 	SELECT * INTO app FROM cairn_append_events('workflow:' || p_workflow, p_expected, ARRAY['CheckpointSaved'],
-		ARRAY[jsonb_build_object('checkpoint_id', p_checkpoint, 'namespace', p_namespace, 'node_id', p_node,
-			'parent_id', coalesce(p_parent, prev), 'channels', ch, 'metadata', p_metadata, 'pending_writes', p_writes)],
-		ARRAY[p_event_meta], p_key);
+		ARRAY[d], ARRAY[p_event_meta], p_key);
 	IF app.duplicate THEN
 		RETURN QUERY SELECT e.data ->> 'checkpoint_id', e.data ->> 'parent_id', e.version, true, coalesce(c.created_at, e.created_at)
 			FROM events e LEFT JOIN workflow_checkpoints c ON c.id = e.data ->> 'checkpoint_id'
 			WHERE e.position = app.positions[1];
 		RETURN;
 	END IF;
+	PERFORM cairn_apply_checkpoint_saved(p_workflow, app.last_version, d, p_state);
+	RETURN QUERY SELECT p_checkpoint, coalesce(p_parent, prev), app.last_version, false, ts;
+END
+$$;
 
+-- cairn_apply_checkpoint_saved updates the projections for a CheckpointSaved event; the save
+-- and the rebuild share it. p_state is the state when the caller has it (saves), else rebuilt
+-- from the blobs.
+CREATE FUNCTION cairn_apply_checkpoint_saved(p_workflow text, p_version bigint, d jsonb, p_state jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	ts   timestamptz := (d ->> 'created_at')::timestamptz;
+	ns   text := coalesce(d ->> 'namespace', '');
+	cpid text := d ->> 'checkpoint_id';
+	prev text;
+BEGIN
+	SELECT c.id INTO prev FROM workflow_checkpoints c
+	WHERE c.workflow_id = p_workflow AND c.namespace = ns
+	ORDER BY c.created_at DESC, c.id DESC LIMIT 1;
 	-- The previous newest checkpoint gives up its full copy of the state (the blobs keep it).
 	UPDATE workflow_checkpoints c SET state = NULL WHERE c.id = prev AND c.channels IS NOT NULL;
 	DELETE FROM checkpoint_writes cw WHERE cw.checkpoint_id = prev;
 	INSERT INTO workflow_checkpoints (id, workflow_id, namespace, node_id, parent_id, state, channels, metadata, version, created_at)
-	VALUES (p_checkpoint, p_workflow, p_namespace, p_node, coalesce(p_parent, prev), p_state, ch, p_metadata, app.last_version, ts);
-	INSERT INTO checkpoint_writes (workflow_id, checkpoint_id, task_id, idx, channel, value)
-	SELECT p_workflow, p_checkpoint, x.w ->> 'task_id', coalesce((x.w ->> 'idx')::int, x.ord::int - 1), x.w ->> 'channel', x.w -> 'value'
-	FROM jsonb_array_elements(coalesce(p_writes, '[]')) WITH ORDINALITY x(w, ord)
+	VALUES (cpid, p_workflow, ns, d ->> 'node_id', d ->> 'parent_id',
+		coalesce(p_state, cairn_state_from_channels(p_workflow, d -> 'channels')), d -> 'channels',
+		coalesce(d -> 'metadata', '{}'), p_version, ts);
+	INSERT INTO checkpoint_writes (workflow_id, checkpoint_id, task_id, idx, channel, value, created_at)
+	SELECT p_workflow, cpid, x.w ->> 'task_id', coalesce((x.w ->> 'idx')::int, x.ord::int - 1), x.w ->> 'channel', x.w -> 'value', ts
+	FROM jsonb_array_elements(coalesce(d -> 'pending_writes', '[]')) WITH ORDINALITY x(w, ord)
 	ON CONFLICT DO NOTHING;
-	IF p_node IS NOT NULL THEN
-		INSERT INTO workflow_steps (workflow_id, step_name, checkpoint_id, created_at) VALUES (p_workflow, p_node, p_checkpoint, ts);
+	IF d ->> 'node_id' IS NOT NULL THEN
+		INSERT INTO workflow_steps (id, workflow_id, step_name, checkpoint_id, created_at)
+		VALUES ((d ->> 'step_id')::bigint, p_workflow, d ->> 'node_id', cpid, ts);
 	END IF;
-	UPDATE workflows w SET version = app.last_version,
-		head_checkpoint_id = CASE WHEN p_namespace = '' THEN p_checkpoint ELSE w.head_checkpoint_id END,
+	UPDATE workflows w SET version = p_version,
+		head_checkpoint_id = CASE WHEN ns = '' THEN cpid ELSE w.head_checkpoint_id END,
 		status = CASE WHEN w.status = 'pending' THEN 'running' ELSE w.status END,
 		updated_at = ts
 	WHERE w.id = p_workflow;
-	RETURN QUERY SELECT p_checkpoint, coalesce(p_parent, prev), app.last_version, false, ts;
+END
+$$;
+
+-- Raw SQL on the projections (the predecessor's INSERT INTO workflows …, INSERT INTO
+-- workflow_checkpoints …, UPDATE …, DELETE …) must not escape the history: these triggers turn
+-- such a write into a RawRowWritten event carrying the row, on the workflow's stream. Writes by
+-- cairn itself are skipped: they come right after cairn_append_events put the stream in
+-- cairn.appended, or under cairn.maintenance (rebuild, retention). Rows deleted by a cascade from
+-- a deleted workflow are covered by the workflow's own event.
+CREATE FUNCTION cairn_capture_raw_write() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+	r      jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
+	wid    text := CASE WHEN TG_TABLE_NAME = 'workflows' THEN r ->> 'id' ELSE r ->> 'workflow_id' END;
+	stream text := 'workflow:' || wid;
+	app    record;
+BEGIN
+	IF current_setting('cairn.maintenance', true) = 'on'
+	   OR current_setting('cairn.appended', true) = stream
+	   OR (TG_OP = 'DELETE' AND TG_TABLE_NAME <> 'workflows' AND pg_trigger_depth() > 1) THEN
+		RETURN NULL;
+	END IF;
+	SELECT * INTO app FROM cairn_append_events(stream, -1, ARRAY['RawRowWritten'],
+		ARRAY[jsonb_build_object('op', TG_OP, 'table', TG_TABLE_NAME, 'row', r,
+			'old', CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) END)],
+		ARRAY[jsonb_build_object('actor', 'sql:' || session_user, 'extra', jsonb_build_object('application_name', current_setting('application_name', true)))]);
+	-- Keep the workflow's version equal to its stream's (cairn.appended now names the stream,
+	-- so this update is not captured again).
+	IF NOT (TG_TABLE_NAME = 'workflows' AND TG_OP = 'DELETE') THEN
+		UPDATE workflows w SET version = app.last_version,
+			head_checkpoint_id = CASE WHEN TG_TABLE_NAME = 'workflow_checkpoints' AND TG_OP = 'INSERT' AND coalesce(r ->> 'namespace', '') = ''
+				THEN r ->> 'id' ELSE w.head_checkpoint_id END
+		WHERE w.id = wid;
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER capture_raw_write AFTER INSERT OR UPDATE OR DELETE ON workflows
+	FOR EACH ROW EXECUTE FUNCTION cairn_capture_raw_write();
+CREATE TRIGGER capture_raw_write AFTER INSERT OR UPDATE OR DELETE ON workflow_checkpoints
+	FOR EACH ROW EXECUTE FUNCTION cairn_capture_raw_write();
+CREATE TRIGGER capture_raw_write AFTER INSERT OR UPDATE OR DELETE ON workflow_steps
+	FOR EACH ROW EXECUTE FUNCTION cairn_capture_raw_write();
+
+-- A deleted workflow's blobs go with it (blobs have no foreign key; see checkpoint_blobs),
+-- except while the projections are rebuilt.
+CREATE FUNCTION cairn_workflow_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF current_setting('cairn.maintenance', true) IS DISTINCT FROM 'on' THEN
+		DELETE FROM checkpoint_blobs WHERE workflow_id = OLD.id;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER delete_blobs AFTER DELETE ON workflows FOR EACH ROW EXECUTE FUNCTION cairn_workflow_deleted();
+
+-- cairn_rebuild_workflows rebuilds workflows, workflow_checkpoints, workflow_steps and
+-- checkpoint_writes from the events of the workflow streams, in the caller's transaction
+-- (blobs are content, not projections, and stay). Returns the number of events applied.
+CREATE FUNCTION cairn_rebuild_workflows() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	e    record;
+	wid  text;
+	n    bigint := 0;
+	cols text;
+BEGIN
+	PERFORM set_config('cairn.maintenance', 'on', true);
+	-- Cascades to checkpoints, steps and writes; the blobs stay (maintenance).
+	DELETE FROM workflows;
+	FOR e IN SELECT * FROM events WHERE stream_id LIKE 'workflow:%' ORDER BY stream_id, version LOOP
+		wid := substr(e.stream_id, length('workflow:') + 1);
+		n := n + 1;
+		CASE e.type
+		WHEN 'WorkflowStarted' THEN
+			INSERT INTO workflows (id, name, status, input, metadata, version, parent_workflow_id, forked_from, created_at, updated_at)
+			VALUES (wid, coalesce(e.data ->> 'name', ''), 'running', nullif(e.data -> 'input', 'null'),
+				coalesce(e.data -> 'metadata', '{}'), e.version, e.data ->> 'parent_workflow_id', e.data ->> 'forked_from',
+				e.created_at, e.created_at);
+		WHEN 'CheckpointSaved' THEN
+			PERFORM cairn_apply_checkpoint_saved(wid, e.version, e.data, NULL);
+		WHEN 'WorkflowInterrupted' THEN
+			UPDATE workflows SET status = 'interrupted', interrupt = e.data, version = e.version, updated_at = e.created_at WHERE id = wid;
+		WHEN 'WorkflowResumed' THEN
+			UPDATE workflows SET status = 'running', interrupt = NULL, version = e.version, updated_at = e.created_at WHERE id = wid;
+		WHEN 'WorkflowCompleted' THEN
+			UPDATE workflows SET status = 'completed', output = nullif(e.data -> 'output', 'null'), interrupt = NULL,
+				version = e.version, updated_at = e.created_at WHERE id = wid;
+		WHEN 'WorkflowFailed' THEN
+			UPDATE workflows SET status = 'failed', error = e.data ->> 'error', interrupt = NULL,
+				version = e.version, updated_at = e.created_at WHERE id = wid;
+		WHEN 'WorkflowDeleted' THEN
+			DELETE FROM workflows WHERE id = wid;
+		WHEN 'RawRowWritten' THEN
+			-- Every projection table is keyed by its id column. An UPDATE is replayed as delete
+			-- and insert of the whole row; for workflows that would cascade, so it is an update.
+			IF e.data ->> 'op' = 'DELETE' OR (e.data ->> 'op' = 'UPDATE' AND e.data ->> 'table' <> 'workflows') THEN
+				EXECUTE format('DELETE FROM %I WHERE id::text = ($1 ->> ''id'')', e.data ->> 'table')
+					USING coalesce(nullif(e.data -> 'old', 'null'), e.data -> 'row');
+			END IF;
+			SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+			FROM pg_attribute a
+			WHERE a.attrelid = (e.data ->> 'table')::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+			IF e.data ->> 'op' = 'INSERT' OR (e.data ->> 'op' = 'UPDATE' AND e.data ->> 'table' <> 'workflows') THEN
+				EXECUTE format('INSERT INTO %I (%s) SELECT %s FROM jsonb_populate_record(NULL::%I, $1)',
+					e.data ->> 'table', cols, cols, e.data ->> 'table') USING e.data -> 'row';
+			ELSIF e.data ->> 'op' = 'UPDATE' THEN
+				EXECUTE format('UPDATE workflows t SET (%s) = (SELECT %s FROM jsonb_populate_record(NULL::workflows, $1)) WHERE t.id = $1 ->> ''id''',
+					cols, cols) USING e.data -> 'row';
+			END IF;
+			IF NOT (e.data ->> 'table' = 'workflows' AND e.data ->> 'op' = 'DELETE') THEN
+				UPDATE workflows w SET version = e.version,
+					head_checkpoint_id = CASE WHEN e.data ->> 'table' = 'workflow_checkpoints' AND e.data ->> 'op' = 'INSERT'
+						AND coalesce(e.data -> 'row' ->> 'namespace', '') = '' THEN e.data -> 'row' ->> 'id' ELSE w.head_checkpoint_id END
+				WHERE w.id = wid;
+			END IF;
+		ELSE
+			RAISE EXCEPTION 'cannot rebuild from event type % (stream %, version %): this cairn is older than the events', e.type, e.stream_id, e.version;
+		END CASE;
+	END LOOP;
+	-- Retention removed these checkpoints after their events were written (cairn_prune_checkpoints).
+	DELETE FROM workflow_checkpoints c WHERE c.id IN (
+		SELECT jsonb_array_elements_text(ev.data -> 'checkpoint_ids') FROM events ev WHERE ev.stream_id = 'cairn:retention');
+	-- Sequences must stay ahead of the ids the rebuild inserted.
+	PERFORM setval(pg_get_serial_sequence('workflow_steps', 'id'), greatest(coalesce((SELECT max(id) FROM workflow_steps), 0), 1));
+	RETURN n;
+END
+$$;
+
+-- cairn_channel_hashes lists the blob hashes a channel map refers to.
+CREATE FUNCTION cairn_channel_hashes(p_channels jsonb) RETURNS SETOF text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT c.value #>> '{}' FROM jsonb_each(coalesce(p_channels, '{}')) c WHERE jsonb_typeof(c.value) = 'string'
+	UNION ALL
+	SELECT h FROM jsonb_each(coalesce(p_channels, '{}')) c, jsonb_array_elements_text(c.value -> 'a') h
+	WHERE jsonb_typeof(c.value) = 'object'
+$$;
+
+-- cairn_prune_checkpoints applies checkpoint retention, one batch: it deletes up to p_batch
+-- checkpoints that are beyond the newest p_keep_last of their (workflow, namespace) or older
+-- than p_max_age — never the newest of a namespace, never one of an interrupted workflow —
+-- records them as an event on the cairn:retention stream (so a rebuild leaves them out), and
+-- deletes the blobs no remaining checkpoint refers to. Returns the number deleted.
+CREATE FUNCTION cairn_prune_checkpoints(p_keep_last int, p_max_age interval, p_batch int) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+	ids  text[];
+	wids text[];
+BEGIN
+	IF coalesce(p_keep_last, 0) <= 0 AND p_max_age IS NULL THEN
+		RETURN 0;
+	END IF;
+	PERFORM set_config('cairn.maintenance', 'on', true);
+	WITH ranked AS (
+		SELECT c.id, c.workflow_id, c.created_at,
+			row_number() OVER (PARTITION BY c.workflow_id, c.namespace ORDER BY c.created_at DESC, c.id DESC) AS rn
+		FROM workflow_checkpoints c JOIN workflows w ON w.id = c.workflow_id
+		WHERE w.status <> 'interrupted'
+	), doomed AS (
+		SELECT r.id FROM ranked r
+		WHERE r.rn > 1 AND ((p_keep_last > 0 AND r.rn > p_keep_last) OR (p_max_age IS NOT NULL AND r.created_at < now() - p_max_age))
+		LIMIT p_batch
+	), del AS (
+		DELETE FROM workflow_checkpoints c USING doomed d WHERE c.id = d.id RETURNING c.id, c.workflow_id
+	)
+	SELECT array_agg(del.id), array_agg(DISTINCT del.workflow_id) INTO ids, wids FROM del;
+	IF ids IS NULL THEN
+		RETURN 0;
+	END IF;
+	PERFORM cairn_append_events('cairn:retention', -1, ARRAY['CheckpointsPruned'],
+		ARRAY[jsonb_build_object('checkpoint_ids', to_jsonb(ids), 'keep_last', p_keep_last, 'max_age', p_max_age::text)],
+		ARRAY['{"actor": "retention"}'::jsonb]);
+	WITH live AS (
+		SELECT DISTINCT c.workflow_id, h FROM workflow_checkpoints c CROSS JOIN LATERAL cairn_channel_hashes(c.channels) h
+		WHERE c.workflow_id = ANY (wids)
+	)
+	DELETE FROM checkpoint_blobs b
+	WHERE b.workflow_id = ANY (wids)
+	  AND NOT EXISTS (SELECT 1 FROM live WHERE live.workflow_id = b.workflow_id AND live.h = b.hash);
+	RETURN cardinality(ids);
 END
 $$;
