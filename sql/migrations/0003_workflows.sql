@@ -215,6 +215,7 @@ DECLARE
 	r      jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
 	wid    text := CASE WHEN TG_TABLE_NAME = 'workflows' THEN r ->> 'id' ELSE r ->> 'workflow_id' END;
 	stream text := 'workflow:' || wid;
+	prior  text := current_setting('cairn.appended', true);
 	app    record;
 BEGIN
 	IF current_setting('cairn.maintenance', true) = 'on'
@@ -234,6 +235,8 @@ BEGIN
 				THEN r ->> 'id' ELSE w.head_checkpoint_id END
 		WHERE w.id = wid;
 	END IF;
+	-- The next raw write in this transaction must be captured too.
+	PERFORM set_config('cairn.appended', coalesce(prior, ''), true);
 	RETURN NULL;
 END
 $$;
