@@ -63,5 +63,3 @@ func typed[In, Out any](s *Server, tool string, h func(context.Context, In) (Out
 		return nil, out, err
 	}
 }
-
-var errNoArgs = errors.New("arguments are missing: pass a JSON object")

@@ -31,7 +31,7 @@ func IsInputError(err error) bool {
 
 // describePgError renders a server error for a model to act on: message, SQLSTATE, where in the
 // statement it happened, and PostgreSQL's own detail and hint. offset is how many bytes cairn
-// put before the caller's text (a cursor declaration), so positions point into what they sent.
+// put before the caller's text (the row-cap wrapper), so positions point into what they sent.
 func describePgError(e *pgconn.PgError, sqlText string, offset int) string {
 	var b strings.Builder
 	b.WriteString(e.Message)

@@ -189,7 +189,7 @@ BEGIN
 		coalesce(d -> 'metadata', '{}'), p_version, ts);
 	INSERT INTO checkpoint_writes (workflow_id, checkpoint_id, task_id, idx, channel, value, created_at)
 	SELECT p_workflow, cpid, x.w ->> 'task_id', coalesce((x.w ->> 'idx')::int, x.ord::int - 1), x.w ->> 'channel', x.w -> 'value', ts
-	FROM jsonb_array_elements(coalesce(d -> 'pending_writes', '[]')) WITH ORDINALITY x(w, ord)
+	FROM jsonb_array_elements(coalesce(nullif(d -> 'pending_writes', 'null'), '[]')) WITH ORDINALITY x(w, ord)
 	ON CONFLICT DO NOTHING;
 	IF d ->> 'node_id' IS NOT NULL THEN
 		INSERT INTO workflow_steps (id, workflow_id, step_name, checkpoint_id, created_at)
@@ -212,17 +212,24 @@ $$;
 CREATE FUNCTION cairn_capture_raw_write() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-	r      jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
-	wid    text := CASE WHEN TG_TABLE_NAME = 'workflows' THEN r ->> 'id' ELSE r ->> 'workflow_id' END;
-	stream text := 'workflow:' || wid;
+	wid    text;
+	stream text;
 	prior  text := current_setting('cairn.appended', true);
+	r      jsonb;
 	app    record;
 BEGIN
-	IF current_setting('cairn.maintenance', true) = 'on'
-	   OR current_setting('cairn.appended', true) = stream
+	-- Decide cheaply first: this runs on every write cairn itself makes to these tables too.
+	IF TG_TABLE_NAME = 'workflows' THEN
+		wid := CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END;
+	ELSE
+		wid := CASE WHEN TG_OP = 'DELETE' THEN OLD.workflow_id ELSE NEW.workflow_id END;
+	END IF;
+	stream := 'workflow:' || wid;
+	IF prior = stream OR current_setting('cairn.maintenance', true) = 'on'
 	   OR (TG_OP = 'DELETE' AND TG_TABLE_NAME <> 'workflows' AND pg_trigger_depth() > 1) THEN
 		RETURN NULL;
 	END IF;
+	r := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
 	SELECT * INTO app FROM cairn_append_events(stream, -1, ARRAY['RawRowWritten'],
 		ARRAY[jsonb_build_object('op', TG_OP, 'table', TG_TABLE_NAME, 'row', r,
 			'old', CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) END)],
