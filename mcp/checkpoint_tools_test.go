@@ -20,7 +20,7 @@ func num(v any) int64 {
 func TestWorkflowLifecycleOverMCP(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
-	cs := stdioClient(t, db)
+	cs, proc := stdioClientCmd(t, db.URL)
 
 	w := ok(t, cs, "workflow_start", map[string]any{"name": "deployment-approval", "input": map[string]any{"service": "nginx", "environment": "production"}})
 	id := w["id"].(string)
@@ -34,8 +34,10 @@ func TestWorkflowLifecycleOverMCP(t *testing.T) {
 		version = num(r["version"])
 	}
 
-	// Kill the server (no goodbye) and start another: the state is all in PostgreSQL.
-	cs.Close()
+	// Kill the server (SIGKILL: no goodbye) and start another: the state is all in PostgreSQL.
+	if err := proc.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	cs = stdioClient(t, db)
 	cp := ok(t, cs, "checkpoint_load", map[string]any{"workflow_id": id})
 	if cp["node_id"] != "step-3" || fmt.Sprint(cp["state"].(map[string]any)["step"]) != "3" {

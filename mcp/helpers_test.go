@@ -73,6 +73,13 @@ func stdioClient(t *testing.T, db *testdb.DB, args ...string) *sdk.ClientSession
 // stdioClientURL is stdioClient for any database.
 func stdioClientURL(t *testing.T, url string, args ...string) *sdk.ClientSession {
 	t.Helper()
+	cs, _ := stdioClientCmd(t, url, args...)
+	return cs
+}
+
+// stdioClientCmd is stdioClientURL that also hands back the server process, to kill it.
+func stdioClientCmd(t *testing.T, url string, args ...string) (*sdk.ClientSession, *exec.Cmd) {
+	t.Helper()
 	cmd := exec.Command(cairnBin, append([]string{"serve", "--database-url", url}, args...)...)
 	cmd.Env = cleanEnv()
 	stderr := &lockedBuffer{}
@@ -89,7 +96,7 @@ func stdioClientURL(t *testing.T, url string, args ...string) *sdk.ClientSession
 			t.Logf("cairn stderr:\n%s", stderr)
 		}
 	})
-	return cs
+	return cs, cmd
 }
 
 // cleanEnv is the environment without the test cluster's PG* variables, so that only the

@@ -39,6 +39,8 @@ type Server struct {
 	checkpoints *checkpoint.Store
 	// calls counts requests in flight, for a graceful shutdown.
 	calls *inflight
+	// watch serves resource subscriptions to workflows; nil without the checkpoint toolset.
+	watch *workflowWatch
 }
 
 const instructions = `cairn keeps AI agents' workflow state, metrics and knowledge in PostgreSQL.
@@ -52,10 +54,14 @@ func New(opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, cfg: opts.Config, pool: opts.Pool, run: opts.Runner, log: opts.Logger, calls: newInflight()}
-	s.srv = sdk.NewServer(&sdk.Implementation{Name: "cairn", Title: "cairn", Version: opts.Version}, &sdk.ServerOptions{
+	sopts := &sdk.ServerOptions{
 		Instructions: instructions,
 		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
-	})
+	}
+	if s.cfg.HasToolset("checkpoint") {
+		s.enableWorkflowSubscriptions(sopts)
+	}
+	s.srv = sdk.NewServer(&sdk.Implementation{Name: "cairn", Title: "cairn", Version: opts.Version}, sopts)
 	s.checkpoints = opts.Checkpoints
 	if s.checkpoints == nil {
 		s.checkpoints = checkpoint.New(opts.Pool)
@@ -71,8 +77,17 @@ func New(opts Options) *Server {
 	}
 	if s.cfg.HasToolset("checkpoint") {
 		s.addCheckpointTools()
+		s.addWorkflowResources()
 	}
 	return s
+}
+
+// Close stops the server's background work, the listener behind workflow subscriptions, and
+// waits for it. Call it once the transports are done; later subscriptions are refused.
+func (s *Server) Close() {
+	if s.watch != nil {
+		s.watch.close()
+	}
 }
 
 // SDK returns the underlying go-sdk server, for transports and tests.

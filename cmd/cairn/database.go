@@ -12,6 +12,7 @@ import (
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/pgcluster"
+	"github.com/cairn-mcp/cairn/jobs"
 	cairnsql "github.com/cairn-mcp/cairn/sql"
 )
 
@@ -66,12 +67,48 @@ func configFrom(c *cli.Context) *config.Config {
 	}
 }
 
+// noMigrateFlag is the --no-migrate of the commands that migrate at start (serve, worker).
+var noMigrateFlag = &cli.BoolFlag{Name: "no-migrate", EnvVars: []string{"CAIRN_NO_MIGRATE"}, Usage: "do not apply pending migrations at start"}
+
 func latestMigration() int { return cairnsql.Latest() }
+
+// migrateAll applies cairn's migrations, then River's (its job tables live in the same
+// database), and returns cairn's.
+func migrateAll(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]cairnsql.Migration, error) {
+	applied, err := cairnsql.Migrate(ctx, pool, log)
+	if err != nil {
+		return applied, err
+	}
+	return applied, jobs.Migrate(ctx, pool, log)
+}
+
+// prepareSchema migrates at start, or with --no-migrate only warns when a schema is behind.
+func prepareSchema(ctx context.Context, pool *pgxpool.Pool, noMigrate bool, log *slog.Logger) error {
+	if !noMigrate {
+		_, err := migrateAll(ctx, pool, log)
+		return err
+	}
+	v, err := cairnsql.Version(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if v < cairnsql.Latest() {
+		log.Warn("database schema is behind this cairn; run `cairn migrate`", "database", v, "cairn", cairnsql.Latest())
+	}
+	pending, err := jobs.Pending(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		log.Warn("River's job tables are behind this cairn; run `cairn migrate`", "pending", pending)
+	}
+	return nil
+}
 
 func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
-		Usage: "apply pending schema migrations (safe to run while other cairn processes run)",
+		Usage: "apply pending schema migrations, cairn's and River's (safe to run while other cairn processes run)",
 		Flags: dbFlags,
 		Action: func(c *cli.Context) error {
 			cfg := configFrom(c)
@@ -83,7 +120,7 @@ func migrateCommand() *cli.Command {
 				return err
 			}
 			defer pool.Close()
-			applied, err := cairnsql.Migrate(c.Context, pool, slog.Default())
+			applied, err := migrateAll(c.Context, pool, slog.Default())
 			if err != nil {
 				return err
 			}

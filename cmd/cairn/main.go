@@ -63,6 +63,7 @@ func newApp() *cli.App {
 Examples:
    cairn serve                                   # stdio, for Claude Desktop / Claude Code
    cairn serve --transport http --addr 127.0.0.1:8080
+   cairn worker                                  # background jobs only, no MCP
    DATABASE_URL=postgres://cairn@db/cairn cairn migrate
    cairn db status`,
 		Version:              cairnVersion(),
@@ -77,7 +78,7 @@ Examples:
 }
 
 func commands() []*cli.Command {
-	cmds := []*cli.Command{serveCommand(), migrateCommand(), dbCommand(), versionCommand()}
+	cmds := []*cli.Command{serveCommand(), workerCommand(), migrateCommand(), dbCommand(), versionCommand()}
 	var all func([]*cli.Command)
 	all = func(cs []*cli.Command) {
 		for _, c := range cs {

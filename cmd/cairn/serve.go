@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,23 +15,23 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
+	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/mcp"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
 )
 
 func serveCommand() *cli.Command {
-	flags := append([]cli.Flag{
+	flags := slices.Concat([]cli.Flag{
 		&cli.StringFlag{Name: "transport", Value: config.TransportStdio, EnvVars: []string{"CAIRN_TRANSPORT"}, Usage: "stdio, sse (served at /sse) or http (Streamable HTTP at /mcp)"},
 		&cli.StringFlag{Name: "addr", Value: config.DefaultAddr, EnvVars: []string{"CAIRN_ADDR"}, Usage: "listen address of the sse and http transports"},
 		&cli.StringFlag{Name: "auth-token", EnvVars: []string{"CAIRN_AUTH_TOKEN"}, Usage: "bearer token the HTTP transports require (needed to listen beyond loopback)"},
 		&cli.BoolFlag{Name: "read-only", EnvVars: []string{"CAIRN_READ_ONLY"}, Usage: "refuse every write (execute, transaction, insert_vector)"},
 		&cli.IntFlag{Name: "max-rows", Value: config.DefaultMaxRows, EnvVars: []string{"CAIRN_MAX_ROWS"}, Usage: "most rows a result returns; the rest is cut and marked truncated"},
 		&cli.StringSliceFlag{Name: "toolsets", EnvVars: []string{"CAIRN_TOOLSETS"}, Usage: "tool groups to expose, comma-separated (available: " + strings.Join(config.Toolsets, ", ") + "; default all)"},
-		&cli.BoolFlag{Name: "no-migrate", EnvVars: []string{"CAIRN_NO_MIGRATE"}, Usage: "do not apply pending migrations at start"},
-	}, dbFlags...)
+		noMigrateFlag,
+	}, jobFlags, dbFlags)
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "serve the MCP tools (stdio by default)",
+		Usage: "serve the MCP tools (stdio by default) and work background jobs",
 		Description: `Examples:
    cairn serve
    cairn serve --transport http --addr 127.0.0.1:8080
@@ -58,6 +59,10 @@ func serve(c *cli.Context) error {
 	if err := cfg.Normalize(); err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
+	jobOpts, err := jobOptions(c)
+	if err != nil {
+		return err
+	}
 	ctx := c.Context
 	log := slog.Default()
 
@@ -76,22 +81,26 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	defer pool.Close()
-	if cfg.NoMigrate {
-		v, err := cairnsql.Version(ctx, pool)
-		if err != nil {
-			return err
-		}
-		if v < cairnsql.Latest() {
-			log.Warn("database schema is behind this cairn; run `cairn migrate`", "database", v, "cairn", cairnsql.Latest())
-		}
-	} else if _, err := cairnsql.Migrate(ctx, pool, log); err != nil {
+	if err := prepareSchema(ctx, pool, cfg.NoMigrate, log); err != nil {
 		return err
 	}
+	reg, err := jobRegistry()
+	if err != nil {
+		return err
+	}
+	jc, err := jobs.Start(ctx, pool, reg, jobOpts)
+	if err != nil {
+		return err
+	}
+	// Deferred after pool.Close, so it runs first: once the transport is done, jobs in flight
+	// finish while the pool is still open.
+	defer stopJobs(jc, log)
 	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, ReadOnly: cfg.ReadOnly, Logger: log})
 	if err != nil {
 		return err
 	}
 	srv := mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Logger: log, Version: cairnVersion()})
+	defer srv.Close() // deferred last, so it runs first: the subscription listener lets go before the pool closes
 
 	if cfg.Transport == config.TransportStdio {
 		log.Info("serving MCP over stdio", "version", cairnVersion(), "read_only", cfg.ReadOnly)

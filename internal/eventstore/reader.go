@@ -95,7 +95,13 @@ func Follow(ctx context.Context, pool *pgxpool.Pool, from Cursor, opts FollowOpt
 		return fmt.Errorf("follow events: listen: %w", err)
 	}
 	cur := from
+	// After a notification the event may not be readable yet: the watermark holds it back while
+	// any older transaction on the server is still open (xids are server-wide). Re-read soon,
+	// backing off, rather than sleeping a whole poll interval.
+	const firstRetry = 5 * time.Millisecond
+	retry := time.Duration(0)
 	for {
+		got := 0
 		for {
 			evs, err := ReadAll(ctx, pool, cur, opts.BatchSize)
 			if err != nil {
@@ -107,26 +113,41 @@ func Follow(ctx context.Context, pool *pgxpool.Pool, from Cursor, opts FollowOpt
 				}
 				cur = e.Cursor()
 			}
+			got += len(evs)
 			if len(evs) < opts.BatchSize {
 				break
 			}
 		}
-		if err := waitNotification(ctx, listener.Conn(), opts.Poll); err != nil {
+		wait := opts.Poll
+		if got == 0 && retry > 0 {
+			wait = min(retry, opts.Poll)
+			retry *= 2
+		} else {
+			retry = 0
+		}
+		notified, err := waitNotification(ctx, listener.Conn(), wait)
+		if err != nil {
 			return err
+		}
+		if notified && retry == 0 {
+			retry = firstRetry
 		}
 	}
 }
 
-// waitNotification returns after a notification, after d, or with ctx's error.
-func waitNotification(ctx context.Context, conn *pgx.Conn, d time.Duration) error {
+// waitNotification waits up to d for a notification and reports whether one came.
+func waitNotification(ctx context.Context, conn *pgx.Conn, d time.Duration) (bool, error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	_, err := conn.WaitForNotification(wctx)
-	if err == nil || (errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
-		return nil
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return false, nil
 	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return false, ctx.Err()
 	}
-	return fmt.Errorf("follow events: wait for notification: %w", err)
+	return false, fmt.Errorf("follow events: wait for notification: %w", err)
 }

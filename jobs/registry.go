@@ -1,0 +1,73 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// Registry collects the job workers and periodic jobs of cairn's domain packages. main builds
+// one, each domain package adds its own, and Start runs them; a registry may start several
+// clients, and what is added after a Start does not reach that client.
+type Registry struct {
+	// check catches a duplicate kind when it is added rather than at Start.
+	check    *river.Workers
+	adds     []func(*river.Workers) error
+	kinds    []string
+	periodic []*river.PeriodicJob
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{check: river.NewWorkers()}
+}
+
+// AddWorker registers w to work the jobs whose arguments are a T. It is a function rather than
+// a method because Go methods cannot take type parameters. A second worker for a kind is an error.
+func AddWorker[T river.JobArgs](r *Registry, w river.Worker[T]) error {
+	if err := river.AddWorkerSafely(r.check, w); err != nil {
+		return fmt.Errorf("register job worker: %w", err)
+	}
+	var args T
+	r.kinds = append(r.kinds, args.Kind())
+	r.adds = append(r.adds, func(ws *river.Workers) error { return river.AddWorkerSafely(ws, w) })
+	return nil
+}
+
+// AddPeriodic has the leader among the running clients queue the job construct returns every
+// interval. Its kind needs a worker; opts may be nil (set RunOnStart to run it at start too).
+func (r *Registry) AddPeriodic(interval time.Duration, construct river.PeriodicJobConstructor, opts *river.PeriodicJobOpts) error {
+	if interval <= 0 {
+		return fmt.Errorf("periodic job: interval %s must be positive", interval)
+	}
+	if construct == nil {
+		return errors.New("periodic job: no constructor")
+	}
+	r.periodic = append(r.periodic, river.NewPeriodicJob(river.PeriodicInterval(interval), construct, opts))
+	return nil
+}
+
+// Kinds returns the job kinds that have a worker, sorted.
+func (r *Registry) Kinds() []string {
+	ks := slices.Clone(r.kinds)
+	slices.Sort(ks)
+	return ks
+}
+
+// NumPeriodic returns how many periodic jobs are registered.
+func (r *Registry) NumPeriodic() int { return len(r.periodic) }
+
+// workers builds a fresh River worker bundle, so a running client shares no mutable state with
+// the registry.
+func (r *Registry) workers() (*river.Workers, error) {
+	ws := river.NewWorkers()
+	for _, add := range r.adds {
+		if err := add(ws); err != nil {
+			return nil, fmt.Errorf("register job worker: %w", err)
+		}
+	}
+	return ws, nil
+}
