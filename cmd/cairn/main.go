@@ -78,7 +78,7 @@ Examples:
 }
 
 func commands() []*cli.Command {
-	cmds := []*cli.Command{serveCommand(), workerCommand(), migrateCommand(), dbCommand(), versionCommand()}
+	cmds := []*cli.Command{serveCommand(), workerCommand(), migrateCommand(), pruneCommand(), rebuildCommand(), dbCommand(), versionCommand()}
 	var all func([]*cli.Command)
 	all = func(cs []*cli.Command) {
 		for _, c := range cs {

@@ -84,7 +84,7 @@ func serve(c *cli.Context) error {
 	if err := prepareSchema(ctx, pool, cfg.NoMigrate, log); err != nil {
 		return err
 	}
-	reg, err := jobRegistry()
+	reg, err := jobRegistry(c, pool)
 	if err != nil {
 		return err
 	}

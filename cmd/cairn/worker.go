@@ -7,15 +7,34 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/jobs"
 )
 
+// retentionFlags set checkpoint retention (serve, worker, prune). Off unless set: deleting
+// history is the operator's decision.
+var retentionFlags = []cli.Flag{
+	&cli.IntFlag{Name: "checkpoint-keep-last", EnvVars: []string{"CAIRN_CHECKPOINT_KEEP_LAST"}, Usage: "keep only the newest N checkpoints of each workflow and namespace (0: all)"},
+	&cli.DurationFlag{Name: "checkpoint-max-age", EnvVars: []string{"CAIRN_CHECKPOINT_MAX_AGE"}, Usage: "drop checkpoints older than this, e.g. 720h (0: never); the newest of each workflow and those of interrupted workflows are always kept"},
+}
+
 // jobFlags are the settings of the commands that work background jobs (serve, worker).
-var jobFlags = []cli.Flag{
+var jobFlags = append([]cli.Flag{
 	&cli.IntFlag{Name: "workers", Value: jobs.DefaultMaxWorkers, EnvVars: []string{"CAIRN_WORKERS"}, Usage: "most background jobs this process works at once"},
+	&cli.DurationFlag{Name: "retention-interval", Value: time.Hour, EnvVars: []string{"CAIRN_RETENTION_INTERVAL"}, Usage: "how often the retention job runs (when retention is set)"},
+}, retentionFlags...)
+
+// retentionFrom reads the retention settings.
+func retentionFrom(c *cli.Context) (checkpoint.Retention, error) {
+	r := checkpoint.Retention{KeepLast: c.Int("checkpoint-keep-last"), MaxAge: c.Duration("checkpoint-max-age")}
+	if r.KeepLast < 0 || r.MaxAge < 0 {
+		return r, cli.Exit("--checkpoint-keep-last and --checkpoint-max-age must not be negative", 2)
+	}
+	return r, nil
 }
 
 func workerCommand() *cli.Command {
@@ -54,7 +73,7 @@ func work(c *cli.Context) error {
 	if err := prepareSchema(ctx, pool, cfg.NoMigrate, log); err != nil {
 		return err
 	}
-	reg, err := jobRegistry()
+	reg, err := jobRegistry(c, pool)
 	if err != nil {
 		return err
 	}
@@ -71,9 +90,21 @@ func work(c *cli.Context) error {
 }
 
 // jobRegistry collects the workers and periodic jobs of cairn's domain modules, the same for
-// serve and worker. It is empty until those modules register theirs.
-func jobRegistry() (*jobs.Registry, error) {
-	return jobs.NewRegistry(), nil
+// serve and worker.
+func jobRegistry(c *cli.Context, pool *pgxpool.Pool) (*jobs.Registry, error) {
+	reg := jobs.NewRegistry()
+	policy, err := retentionFrom(c)
+	if err != nil {
+		return nil, err
+	}
+	every := c.Duration("retention-interval")
+	if every <= 0 {
+		return nil, cli.Exit("--retention-interval must be positive", 2)
+	}
+	if err := jobs.AddRetention(reg, checkpoint.New(pool), policy, every, slog.Default()); err != nil {
+		return nil, err
+	}
+	return reg, nil
 }
 
 // jobOptions reads the job settings.

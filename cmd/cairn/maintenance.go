@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-mcp/cairn/checkpoint"
+)
+
+func pruneCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "prune",
+		Usage: "apply checkpoint retention now (what the periodic retention job does)",
+		Description: `Deletes checkpoints beyond --checkpoint-keep-last per workflow and namespace, or older than
+--checkpoint-max-age. The newest checkpoint of each workflow and namespace and every checkpoint of
+an interrupted workflow are always kept, and so is the event history.
+
+Examples:
+   cairn prune --checkpoint-keep-last 50
+   CAIRN_CHECKPOINT_MAX_AGE=720h cairn prune`,
+		Flags: slices.Concat(retentionFlags, dbFlags),
+		Action: func(c *cli.Context) error {
+			policy, err := retentionFrom(c)
+			if err != nil {
+				return err
+			}
+			if !policy.Enabled() {
+				return cli.Exit("nothing to do: set --checkpoint-keep-last or --checkpoint-max-age (or CAIRN_CHECKPOINT_KEEP_LAST / CAIRN_CHECKPOINT_MAX_AGE)", 2)
+			}
+			cfg := configFrom(c)
+			if err := cfg.Normalize(); err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			pool, err := connect(c.Context, c, cfg)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			if err := prepareSchema(c.Context, pool, true, slog.Default()); err != nil {
+				return err
+			}
+			n, err := checkpoint.New(pool).Prune(c.Context, policy)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "deleted %d checkpoint(s)\n", n)
+			return nil
+		},
+	}
+}
+
+func rebuildCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rebuild-projections",
+		Usage: "rebuild the workflow tables from the event history, in one transaction",
+		Description: `Recomputes workflows, workflow_checkpoints, workflow_steps and checkpoint_writes from the
+events (including raw SQL writes, which are recorded as events). Readers see the old tables until
+it commits; writers wait for it.
+
+Example:
+   cairn rebuild-projections`,
+		Flags: dbFlags,
+		Action: func(c *cli.Context) error {
+			cfg := configFrom(c)
+			if err := cfg.Normalize(); err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			pool, err := connect(c.Context, c, cfg)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			if err := prepareSchema(c.Context, pool, true, slog.Default()); err != nil {
+				return err
+			}
+			n, err := checkpoint.New(pool).Rebuild(c.Context)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "rebuilt the workflow projections from %d event(s)\n", n)
+			return nil
+		},
+	}
+}
