@@ -43,10 +43,21 @@ type Server struct {
 	watch *workflowWatch
 }
 
-const instructions = `cairn keeps AI agents' workflow state, metrics and knowledge in PostgreSQL.
+// instructions tell the client's model what the enabled toolsets are for.
+func instructions(cfg *config.Config) string {
+	s := "cairn keeps AI agents' workflow state, metrics and knowledge in PostgreSQL."
+	if cfg.HasToolset("generic") {
+		s += `
 Generic SQL tools: query (read-only SELECT/EXPLAIN/SHOW), execute (one write or DDL statement), transaction (several statements, all or nothing).
 Explore first: list_schemas, list_tables, describe_table, get_foreign_keys, find_relationships.
 Always pass values as params ($1, $2, …) rather than writing them into the SQL text.`
+	}
+	if cfg.HasToolset("checkpoint") {
+		s += `
+Workflows: workflow_start, then checkpoint_save after each step (pass expected_version to fence out a second writer, idempotency_key for safe retries); checkpoint_load resumes; workflow_interrupt / workflow_resume for human decisions (workflow_list {"status": "interrupted"} is the inbox); workflow_fork for time travel; workflow_history for the events.`
+	}
+	return s
+}
 
 // New builds the server with the toolsets the configuration enables.
 func New(opts Options) *Server {
@@ -55,7 +66,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, cfg: opts.Config, pool: opts.Pool, run: opts.Runner, log: opts.Logger, calls: newInflight()}
 	sopts := &sdk.ServerOptions{
-		Instructions: instructions,
+		Instructions: instructions(opts.Config),
 		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
 	}
 	if s.cfg.HasToolset("checkpoint") {
