@@ -487,3 +487,26 @@ func TestListWorkflowsPages(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestRestartDeletedID: a deleted workflow's id can be started again; its history continues.
+func TestRestartDeletedID(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Start(ctx, checkpoint.StartParams{ID: "thread-7"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "thread-7", ""); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Start(ctx, checkpoint.StartParams{ID: "thread-7", Name: "again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Version != 3 {
+		t.Errorf("version = %d, want 3 (started, deleted, started)", w.Version)
+	}
+	if _, err := s.Start(ctx, checkpoint.StartParams{ID: "thread-7"}); err == nil {
+		t.Error("a running workflow's id must not start twice")
+	}
+}

@@ -41,6 +41,13 @@ type SaveResult struct {
 // Save saves a checkpoint: one round trip that appends the CheckpointSaved event and updates the
 // projections atomically.
 func (s *Store) Save(ctx context.Context, p SaveParams) (SaveResult, error) {
+	return save(ctx, s.pool, p)
+}
+
+// save is Save on any connection or transaction.
+func save(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, p SaveParams) (SaveResult, error) {
 	if err := checkID("workflow_id", p.WorkflowID); err != nil {
 		return SaveResult{}, err
 	}
@@ -98,7 +105,7 @@ func (s *Store) Save(ctx context.Context, p SaveParams) (SaveResult, error) {
 	}
 	var r SaveResult
 	var parentOut *string
-	err = s.pool.QueryRow(ctx, `SELECT checkpoint_id, parent_id, version, duplicate, created_at
+	err = q.QueryRow(ctx, `SELECT checkpoint_id, parent_id, version, duplicate, created_at
 		FROM cairn_checkpoint_save($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11)`,
 		p.WorkflowID, newID(), p.Namespace, node, parent, string(p.State), expected, meta, writes, string(evMeta), key).
 		Scan(&r.CheckpointID, &parentOut, &r.Version, &r.Duplicate, &r.CreatedAt)

@@ -46,10 +46,12 @@ func scanWorkflow(r pgx.Row) (*Workflow, error) {
 // Start creates a workflow in status running. With an id that exists, it fails with an
 // *InputError (start is not an upsert: two runs must not share a thread by accident).
 func (s *Store) Start(ctx context.Context, p StartParams) (*Workflow, error) {
-	return s.start(ctx, p, "", "")
+	return s.start(ctx, p, "", "", nil)
 }
 
-func (s *Store) start(ctx context.Context, p StartParams, parent, forkedFrom string) (*Workflow, error) {
+// start starts a workflow; then, when given, runs more in the same transaction (a fork's first
+// checkpoint), so that either both happen or neither.
+func (s *Store) start(ctx context.Context, p StartParams, parent, forkedFrom string, then func(pgx.Tx, *Workflow) error) (*Workflow, error) {
 	if p.ID == "" {
 		p.ID = newID()
 	}
@@ -67,23 +69,38 @@ func (s *Store) start(ctx context.Context, p StartParams, parent, forkedFrom str
 	if err != nil {
 		return nil, err
 	}
+	ev := eventstore.NewEvent{Type: EventStarted,
+		Data: map[string]any{"name": p.Name, "input": json.RawMessage(orNull(p.Input)), "metadata": json.RawMessage(meta),
+			"parent_workflow_id": nilIfEmpty(parent), "forked_from": nilIfEmpty(forkedFrom)},
+		Metadata: eventstore.Metadata{Actor: p.Actor}}
 	var w *Workflow
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		res, err := eventstore.Append(ctx, tx, StreamID(p.ID), []eventstore.NewEvent{{Type: EventStarted,
-			Data: map[string]any{"name": p.Name, "input": json.RawMessage(orNull(p.Input)), "metadata": json.RawMessage(meta),
-				"parent_workflow_id": nilIfEmpty(parent), "forked_from": nilIfEmpty(forkedFrom)},
-			Metadata: eventstore.Metadata{Actor: p.Actor}}}, eventstore.AppendOptions{ExpectedVersion: eventstore.NoStream})
+		// A new id has no stream. An id whose workflow was deleted has one ending in
+		// WorkflowDeleted: it may start again, continuing that stream.
+		var exists bool
+		var deletedAt int64
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM workflows WHERE id = $1),
+			coalesce((SELECT version FROM event_streams WHERE stream_id = $2), 0)`, p.ID, StreamID(p.ID)).Scan(&exists, &deletedAt); err != nil {
+			return err
+		}
+		if exists {
+			return inputErrorf("workflow %q exists already: resume it with checkpoint_load / workflow_resume, or start one with another id", p.ID)
+		}
+		res, err := eventstore.Append(ctx, tx, StreamID(p.ID), []eventstore.NewEvent{ev}, eventstore.AppendOptions{ExpectedVersion: deletedAt})
 		if err != nil {
 			var ce *eventstore.ConflictError
 			if errors.As(err, &ce) {
-				return inputErrorf("workflow %q exists already: resume it with checkpoint_load / workflow_resume, or start one with another id", p.ID)
+				return inputErrorf("workflow %q was started by another caller at the same moment; use another id or load that one", p.ID)
 			}
 			return err
 		}
 		w, err = scanWorkflow(tx.QueryRow(ctx, `INSERT INTO workflows (id, name, status, input, metadata, version, parent_workflow_id, forked_from)
 			VALUES ($1, $2, 'running', $3::jsonb, $4::jsonb, $5, $6, $7) RETURNING `+workflowCols,
 			p.ID, p.Name, input, meta, res.LastVersion, nilIfEmpty(parent), nilIfEmpty(forkedFrom)))
-		return err
+		if err != nil || then == nil {
+			return err
+		}
+		return then(tx, w)
 	})
 	if err != nil {
 		var ie *InputError
@@ -346,12 +363,14 @@ func (s *Store) Fork(ctx context.Context, id, checkpointID, name, actor string) 
 	if name == "" {
 		name = src.Name
 	}
-	w, err := s.start(ctx, StartParams{Name: name, Input: src.Input, Metadata: src.Metadata, Actor: actor}, id, checkpointID)
-	if err != nil {
-		return nil, nil, err
-	}
 	meta, _ := json.Marshal(map[string]any{"forked_from": checkpointID, "source_workflow_id": id})
-	res, err := s.Save(ctx, SaveParams{WorkflowID: w.ID, NodeID: cp.NodeID, Namespace: cp.Namespace, State: cp.State, Metadata: meta, Actor: actor})
+	var res SaveResult
+	w, err := s.start(ctx, StartParams{Name: name, Input: src.Input, Metadata: src.Metadata, Actor: actor}, id, checkpointID,
+		func(tx pgx.Tx, w *Workflow) error {
+			var err error
+			res, err = save(ctx, tx, SaveParams{WorkflowID: w.ID, NodeID: cp.NodeID, Namespace: cp.Namespace, State: cp.State, Metadata: meta, Actor: actor})
+			return err
+		})
 	if err != nil {
 		return nil, nil, err
 	}
