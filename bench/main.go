@@ -38,8 +38,9 @@ func main() {
 	}
 	n := flag.Int("n", 2000, "calls per measurement")
 	starts := flag.Int("starts", 20, "cold starts to time")
+	depth := flag.Int("depth", 100000, "checkpoints in the deep workflow of the load benchmark")
 	flag.Parse()
-	if err := run(context.Background(), *n, *starts); err != nil {
+	if err := run(context.Background(), *n, *starts, *depth); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -47,7 +48,7 @@ func main() {
 
 const dbName = "cairn_bench"
 
-func run(ctx context.Context, n, starts int) error {
+func run(ctx context.Context, n, starts, depth int) error {
 	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return fmt.Errorf("connect (run through `make bench`, which starts PostgreSQL): %w", err)
@@ -201,6 +202,15 @@ func run(ctx context.Context, n, starts int) error {
 
 	appends1 := appendRate(ctx, pool, 1, 3*time.Second)
 	appends8 := appendRate(ctx, pool, 8, 3*time.Second)
+	// Last, so that the deep history it builds does not weigh on the measurements above.
+	checkpoints, err := benchCheckpoints(ctx, pool, bin, url, n, depth)
+	if err != nil {
+		return fmt.Errorf("checkpoint benchmarks: %w", err)
+	}
+	agentFigures, err := benchAgents(ctx, pool, bin, url)
+	if err != nil {
+		return fmt.Errorf("agents benchmarks: %w", err)
+	}
 
 	fmt.Printf("| measurement | cairn (MCP over stdio) | plain pgx (floor) | ratio | goal |\n|---|---|---|---|---|\n")
 	fmt.Printf("| point lookup by $1, median | %s | %s | %.2fx | within 2x |\n", ms(mcpPoint.median), ms(pgxPoint.median), ratio(mcpPoint.median, pgxPoint.median))
@@ -216,6 +226,8 @@ func run(ctx context.Context, n, starts int) error {
 		float64(rss)/1024, float64(rssAnon)/1024, float64(rss-rssAnon)/1024)
 	fmt.Printf("\n| event store (Go API, one event per append, each its own transaction) | appends/s |\n|---|---|\n")
 	fmt.Printf("| 1 writer | %.0f |\n| 8 concurrent writers (8 streams) | %.0f |\n", appends1, appends8)
+	printCheckpoints(os.Stdout, checkpoints)
+	printAgents(os.Stdout, agentFigures)
 	return nil
 }
 

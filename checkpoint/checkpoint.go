@@ -6,8 +6,9 @@
 //
 // Checkpoint state is stored by channel: each top-level value of the state object (and each
 // element of a top-level array, such as a message list) is stored once per workflow under its
-// content hash, so storage grows with what changed, and loading any checkpoint reads its channel
-// map and the blobs it names — the same work at step 10 as at step 100,000.
+// content hash, so storage grows with what changed. The newest checkpoint of a namespace also
+// keeps the whole state, so loading it is one row however long the history; an older one is
+// rebuilt from its channel map with one index lookup per value it holds.
 package checkpoint
 
 import (

@@ -14,9 +14,9 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// Handler serves MCP over HTTP: Streamable HTTP at /mcp, SSE at /sse, and /healthz (the process
-// is up) and /readyz (the database answers) for load balancers. With an auth token set, /mcp and
-// /sse need "Authorization: Bearer <token>".
+// Handler serves MCP over HTTP: Streamable HTTP at /mcp, SSE at /sse, Prometheus metrics at
+// /metrics, and /healthz (the process is up) and /readyz (the database answers) for load
+// balancers. With an auth token set, /mcp, /sse and /metrics need "Authorization: Bearer <token>".
 func (s *Server) Handler() http.Handler {
 	get := func(*http.Request) *sdk.Server { return s.srv }
 	// Stateless: any replica behind a load balancer can answer any request.
@@ -26,6 +26,10 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", s.guard(streamable))
 	mux.Handle("/sse", s.guard(sse))
+	// Unlike the health checks, metrics name the tools and agent templates in use and what agents
+	// spent, which is more than a load balancer needs and more than anyone who can reach the port
+	// should learn; Prometheus sends the token with "authorization: {credentials: ...}".
+	mux.Handle("GET /metrics", s.guard(s.metrics.handler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
@@ -23,8 +24,13 @@ type Options struct {
 	Runner *sqlexec.Runner
 	// Checkpoints serves the checkpoint toolset; default a checkpoint.Store on Pool.
 	Checkpoints *checkpoint.Store
-	Logger      *slog.Logger // default slog.Default()
-	Version     string       // cairn's version, reported by server_info
+	// Agents serves the agents toolset; default an agents.Store on Pool.
+	Agents  *agents.Store
+	Logger  *slog.Logger // default slog.Default()
+	Version string       // cairn's version, reported by server_info
+	// AgentTotals serves per-template agent totals at /metrics; default the agents store's
+	// totals when the agents toolset is on, none otherwise.
+	AgentTotals AgentTotals
 }
 
 // Server is cairn's MCP server. One Server serves any number of sessions over any transport.
@@ -37,10 +43,14 @@ type Server struct {
 	srv  *sdk.Server
 	// checkpoints is the checkpoint API.
 	checkpoints *checkpoint.Store
+	// agents is the agents API.
+	agents *agents.Store
 	// calls counts requests in flight, for a graceful shutdown.
 	calls *inflight
 	// watch serves resource subscriptions to workflows; nil without the checkpoint toolset.
 	watch *workflowWatch
+	// metrics is what /metrics serves.
+	metrics *metrics
 }
 
 // instructions tell the client's model what the enabled toolsets are for.
@@ -55,6 +65,10 @@ Always pass values as params ($1, $2, …) rather than writing them into the SQL
 	if cfg.HasToolset("checkpoint") {
 		s += `
 Workflows: workflow_start, then checkpoint_save after each step (pass expected_version to fence out a second writer, idempotency_key for safe retries); checkpoint_load resumes; workflow_interrupt / workflow_resume for human decisions (workflow_list {"status": "interrupted"} is the inbox); workflow_fork for time travel; workflow_history for the events.`
+	}
+	if cfg.HasToolset("agents") {
+		s += `
+Agents: agent_register, agent_update as the agent's state changes, agent_record_execution after every run (tokens, duration, cost, outcome; idempotency_key for safe retries); agent_metrics for per-hour/day series (UTC) by template or agent.`
 	}
 	return s
 }
@@ -77,7 +91,25 @@ func New(opts Options) *Server {
 	if s.checkpoints == nil {
 		s.checkpoints = checkpoint.New(opts.Pool)
 	}
+	s.agents = opts.Agents
+	if s.agents == nil {
+		s.agents = agents.New(opts.Pool)
+	}
+	totals := opts.AgentTotals
+	if totals == nil && s.cfg.HasToolset("agents") {
+		totals = AgentTotalsFunc(func(ctx context.Context) ([]TemplateTotals, error) {
+			ts, err := s.agents.Totals(ctx)
+			out := make([]TemplateTotals, len(ts))
+			for i, t := range ts {
+				out[i] = TemplateTotals(t)
+			}
+			return out, err
+		})
+	}
 	s.srv.AddReceivingMiddleware(s.calls.middleware)
+	// Added last, so outermost: its timing covers the other middleware too.
+	s.metrics = newMetrics(opts.Pool, totals, opts.Logger)
+	s.srv.AddReceivingMiddleware(s.metrics.middleware)
 	if s.cfg.HasToolset("generic") {
 		s.addSQLTools()
 		s.addCatalogTools()
@@ -89,6 +121,9 @@ func New(opts Options) *Server {
 	if s.cfg.HasToolset("checkpoint") {
 		s.addCheckpointTools()
 		s.addWorkflowResources()
+	}
+	if s.cfg.HasToolset("agents") {
+		s.addAgentTools()
 	}
 	return s
 }

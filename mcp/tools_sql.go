@@ -103,7 +103,7 @@ func rawHandler[In any](s *Server, tool string, run func(ctx context.Context, ds
 		}()
 		var in In
 		if err := decodeArgs(req.Params.Arguments, &in); err != nil {
-			return toolError(fmt.Errorf("%s: %w", tool, err)), nil
+			return toolError(&sqlexec.InputError{Msg: tool + ": " + err.Error()}), nil
 		}
 		bp := bufPool.Get().(*[]byte)
 		out, err := run(ctx, (*bp)[:0], &in)

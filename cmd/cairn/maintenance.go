@@ -7,28 +7,34 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
 )
 
 func pruneCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "prune",
-		Usage: "apply checkpoint retention now (what the periodic retention job does)",
+		Usage: "apply retention now (what the periodic retention jobs do)",
 		Description: `Deletes checkpoints beyond --checkpoint-keep-last per workflow and namespace, or older than
 --checkpoint-max-age. The newest checkpoint of each workflow and namespace and every checkpoint of
-an interrupted workflow are always kept, and so is the event history.
+an interrupted workflow are always kept, and so is the event history. With --execution-max-age,
+also deletes older raw agent executions (agent_metrics keeps counting them from the rollups).
 
 Examples:
    cairn prune --checkpoint-keep-last 50
-   CAIRN_CHECKPOINT_MAX_AGE=720h cairn prune`,
+   CAIRN_CHECKPOINT_MAX_AGE=720h CAIRN_EXECUTION_MAX_AGE=2160h cairn prune`,
 		Flags: slices.Concat(retentionFlags, dbFlags),
 		Action: func(c *cli.Context) error {
 			policy, err := retentionFrom(c)
 			if err != nil {
 				return err
 			}
-			if !policy.Enabled() {
-				return cli.Exit("nothing to do: set --checkpoint-keep-last or --checkpoint-max-age (or CAIRN_CHECKPOINT_KEEP_LAST / CAIRN_CHECKPOINT_MAX_AGE)", 2)
+			execAge := c.Duration("execution-max-age")
+			if execAge < 0 {
+				return cli.Exit("--execution-max-age must not be negative", 2)
+			}
+			if !policy.Enabled() && execAge == 0 {
+				return cli.Exit("nothing to do: set --checkpoint-keep-last, --checkpoint-max-age or --execution-max-age (or CAIRN_CHECKPOINT_KEEP_LAST / CAIRN_CHECKPOINT_MAX_AGE / CAIRN_EXECUTION_MAX_AGE)", 2)
 			}
 			cfg := configFrom(c)
 			if err := cfg.Normalize(); err != nil {
@@ -47,6 +53,13 @@ Examples:
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "deleted %d checkpoint(s)\n", n)
+			if execAge > 0 {
+				n, err := agents.New(pool).PruneExecutions(c.Context, execAge)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "deleted %d agent execution(s)\n", n)
+			}
 			return nil
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/jobs"
 )
@@ -20,6 +21,7 @@ import (
 var retentionFlags = []cli.Flag{
 	&cli.IntFlag{Name: "checkpoint-keep-last", EnvVars: []string{"CAIRN_CHECKPOINT_KEEP_LAST"}, Usage: "keep only the newest N checkpoints of each workflow and namespace (0: all)"},
 	&cli.DurationFlag{Name: "checkpoint-max-age", EnvVars: []string{"CAIRN_CHECKPOINT_MAX_AGE"}, Usage: "drop checkpoints older than this, e.g. 720h (0: never); the newest of each workflow and those of interrupted workflows are always kept"},
+	&cli.DurationFlag{Name: "execution-max-age", EnvVars: []string{"CAIRN_EXECUTION_MAX_AGE"}, Usage: "drop raw agent executions older than this, e.g. 2160h (0: keep); agent_metrics and the totals keep counting them from the rollups"},
 }
 
 // jobFlags are the settings of the commands that work background jobs (serve, worker).
@@ -102,6 +104,13 @@ func jobRegistry(c *cli.Context, pool *pgxpool.Pool) (*jobs.Registry, error) {
 		return nil, cli.Exit("--retention-interval must be positive", 2)
 	}
 	if err := jobs.AddRetention(reg, checkpoint.New(pool), policy, every, slog.Default()); err != nil {
+		return nil, err
+	}
+	maxAge := c.Duration("execution-max-age")
+	if maxAge < 0 {
+		return nil, cli.Exit("--execution-max-age must not be negative", 2)
+	}
+	if err := jobs.AddExecutionRetention(reg, agents.New(pool), maxAge, every, slog.Default()); err != nil {
 		return nil, err
 	}
 	return reg, nil
