@@ -15,7 +15,6 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
-	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/mcp"
 )
 
@@ -76,22 +75,11 @@ func serve(c *cli.Context) error {
 		defer ln.Close()
 	}
 
-	pool, err := connect(ctx, c, cfg)
+	pool, jc, _, err := startBackground(c, cfg, jobOpts)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := prepareSchema(ctx, pool, cfg.NoMigrate, log); err != nil {
-		return err
-	}
-	reg, err := jobRegistry(c, pool)
-	if err != nil {
-		return err
-	}
-	jc, err := jobs.Start(ctx, pool, reg, jobOpts)
-	if err != nil {
-		return err
-	}
 	// Deferred after pool.Close, so it runs first: once the transport is done, jobs in flight
 	// finish while the pool is still open.
 	defer stopJobs(jc, log)

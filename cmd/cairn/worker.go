@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/jobs"
 )
 
@@ -67,28 +68,43 @@ func work(c *cli.Context) error {
 	ctx := c.Context
 	log := slog.Default()
 
-	pool, err := connect(ctx, c, cfg)
+	pool, jc, reg, err := startBackground(c, cfg, opts)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := prepareSchema(ctx, pool, cfg.NoMigrate, log); err != nil {
-		return err
-	}
-	reg, err := jobRegistry(c, pool)
-	if err != nil {
-		return err
-	}
-	jc, err := jobs.Start(ctx, pool, reg, opts)
-	if err != nil {
-		return err
-	}
 	defer stopJobs(jc, log)
 	log.Info("working background jobs (no MCP)", "kinds", reg.Kinds(), "periodic", reg.NumPeriodic(),
 		"max_workers", c.Int("workers"), "version", cairnVersion())
 	<-ctx.Done()
 	log.Info("shutting down: finishing jobs in flight")
 	return nil
+}
+
+// startBackground is what serve and worker share: connect, migrate (unless --no-migrate) and
+// start the job client. The caller closes the pool and stops the client.
+func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*pgxpool.Pool, *jobs.Client, *jobs.Registry, error) {
+	ctx := c.Context
+	pool, err := connect(ctx, c, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reg, err := func() (*jobs.Registry, error) {
+		if err := prepareSchema(ctx, pool, cfg.NoMigrate, slog.Default()); err != nil {
+			return nil, err
+		}
+		return jobRegistry(c, pool)
+	}()
+	if err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	jc, err := jobs.Start(ctx, pool, reg, opts)
+	if err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	return pool, jc, reg, nil
 }
 
 // jobRegistry collects the workers and periodic jobs of cairn's domain modules, the same for
