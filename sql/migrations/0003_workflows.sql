@@ -105,13 +105,12 @@ $$;
 
 CREATE FUNCTION cairn_state_from_channels(p_workflow text, p_channels jsonb) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-	-- Every blob is fetched by its key (a lateral lookup per hash): a join over the workflow's
-	-- blobs would read all of them once a workflow has many.
+	-- Every blob is fetched by its key, in a scalar subquery per hash (the planner may turn a
+	-- join, even a lateral one, into a hash join that reads all of a workflow's blobs).
 	WITH s AS (
 		SELECT coalesce(jsonb_object_agg(c.key, CASE WHEN jsonb_typeof(c.value) = 'object'
-			THEN (SELECT coalesce(jsonb_agg(b.value ORDER BY e.ord), '[]')
-			      FROM jsonb_array_elements_text(c.value -> 'a') WITH ORDINALITY e(h, ord)
-			      CROSS JOIN LATERAL (SELECT bl.value FROM checkpoint_blobs bl WHERE bl.workflow_id = p_workflow AND bl.hash = e.h) b)
+			THEN (SELECT coalesce(jsonb_agg((SELECT bl.value FROM checkpoint_blobs bl WHERE bl.workflow_id = p_workflow AND bl.hash = e.h) ORDER BY e.ord), '[]')
+			      FROM jsonb_array_elements_text(c.value -> 'a') WITH ORDINALITY e(h, ord))
 			ELSE (SELECT b.value FROM checkpoint_blobs b WHERE b.workflow_id = p_workflow AND b.hash = c.value #>> '{}') END), '{}') AS st
 		FROM jsonb_each(p_channels) c
 	)
