@@ -48,7 +48,7 @@ func newCluster(t *testing.T, dataDir string) *Cluster {
 	c, err := New(Options{DataDir: dataDir, Logger: testLogger(t)})
 	var missing *MissingBinariesError
 	if errors.As(err, &missing) {
-		t.Skipf("no PostgreSQL server binaries on this machine: %v", err)
+		t.Fatalf("no PostgreSQL server binaries on this machine (install them: apt-get install postgresql): %v", err)
 	}
 	if err != nil {
 		t.Fatal(err)
