@@ -23,7 +23,9 @@ CREATE TABLE workflows (
 	created_at         timestamptz NOT NULL DEFAULT now(),
 	updated_at         timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX workflows_status_updated ON workflows (status, updated_at DESC);
+-- Not (status, updated_at): every checkpoint save updates updated_at, and an indexed column
+-- would make that update a non-HOT one (new index entries in every index, each save).
+CREATE INDEX workflows_status ON workflows (status);
 CREATE INDEX workflows_name ON workflows (name);
 
 CREATE TABLE workflow_steps (
