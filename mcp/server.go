@@ -7,6 +7,7 @@ package mcp
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -51,6 +52,8 @@ type Server struct {
 	watch *workflowWatch
 	// metrics is what /metrics serves.
 	metrics *metrics
+	// bufs holds the buffers results are encoded into, reused across calls.
+	bufs *sync.Pool
 }
 
 // instructions tell the client's model what the enabled toolsets are for.
@@ -78,7 +81,7 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, cfg: opts.Config, pool: opts.Pool, run: opts.Runner, log: opts.Logger, calls: newInflight()}
+	s := &Server{opts: opts, cfg: opts.Config, pool: opts.Pool, run: opts.Runner, log: opts.Logger, calls: newInflight(), bufs: newBufPool()}
 	sopts := &sdk.ServerOptions{
 		Instructions: instructions(opts.Config),
 		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),

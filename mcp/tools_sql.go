@@ -89,7 +89,10 @@ type InsertVectorResult struct {
 	RowsAffected int64          `json:"rows_affected"`
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// newBufPool returns the pool of result buffers a Server's raw tools encode into.
+func newBufPool() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+}
 
 // rawHandler serves a tool whose result cairn encodes itself: the rows go straight from the
 // wire into one JSON buffer, which is handed to the SDK as both the structured result and its
@@ -105,11 +108,11 @@ func rawHandler[In any](s *Server, tool string, run func(ctx context.Context, ds
 		if err := decodeArgs(req.Params.Arguments, &in); err != nil {
 			return toolError(&sqlexec.InputError{Msg: tool + ": " + err.Error()}), nil
 		}
-		bp := bufPool.Get().(*[]byte)
+		bp := s.bufs.Get().(*[]byte)
 		out, err := run(ctx, (*bp)[:0], &in)
 		if err != nil {
 			*bp = out[:0]
-			bufPool.Put(bp)
+			s.bufs.Put(bp)
 			s.logCallError(ctx, tool, err)
 			return toolError(err), nil
 		}
@@ -117,7 +120,7 @@ func rawHandler[In any](s *Server, tool string, run func(ctx context.Context, ds
 		text := string(out)
 		if cap(out) <= 4<<20 {
 			*bp = out[:0]
-			bufPool.Put(bp)
+			s.bufs.Put(bp)
 		}
 		return &sdk.CallToolResult{
 			Content:           []sdk.Content{&sdk.TextContent{Text: text}},
