@@ -105,17 +105,23 @@ func prepareSchema(ctx context.Context, pool *pgxpool.Pool, noMigrate bool, log 
 	return nil
 }
 
+// openDB connects with the database flags alone: what the one-shot commands (migrate, prune,
+// rebuild-projections) need.
+func openDB(c *cli.Context) (*pgxpool.Pool, error) {
+	cfg := configFrom(c)
+	if err := cfg.Normalize(); err != nil {
+		return nil, cli.Exit(err.Error(), 2)
+	}
+	return connect(c.Context, c, cfg)
+}
+
 func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
 		Usage: "apply pending schema migrations, cairn's and River's (safe to run while other cairn processes run)",
 		Flags: dbFlags,
 		Action: func(c *cli.Context) error {
-			cfg := configFrom(c)
-			if err := cfg.Normalize(); err != nil {
-				return cli.Exit(err.Error(), 2)
-			}
-			pool, err := connect(c.Context, c, cfg)
+			pool, err := openDB(c)
 			if err != nil {
 				return err
 			}

@@ -36,11 +36,7 @@ Examples:
 			if !policy.Enabled() && execAge == 0 {
 				return cli.Exit("nothing to do: set --checkpoint-keep-last, --checkpoint-max-age or --execution-max-age (or CAIRN_CHECKPOINT_KEEP_LAST / CAIRN_CHECKPOINT_MAX_AGE / CAIRN_EXECUTION_MAX_AGE)", 2)
 			}
-			cfg := configFrom(c)
-			if err := cfg.Normalize(); err != nil {
-				return cli.Exit(err.Error(), 2)
-			}
-			pool, err := connect(c.Context, c, cfg)
+			pool, err := openDB(c)
 			if err != nil {
 				return err
 			}
@@ -77,11 +73,7 @@ Example:
    cairn rebuild-projections`,
 		Flags: dbFlags,
 		Action: func(c *cli.Context) error {
-			cfg := configFrom(c)
-			if err := cfg.Normalize(); err != nil {
-				return cli.Exit(err.Error(), 2)
-			}
-			pool, err := connect(c.Context, c, cfg)
+			pool, err := openDB(c)
 			if err != nil {
 				return err
 			}
