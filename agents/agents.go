@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-mcp/cairn/internal/callerr"
 )
 
 // Outcomes of an execution.
@@ -70,18 +72,17 @@ type Agent struct {
 // NotFoundError says an agent does not exist.
 type NotFoundError struct{ AgentID string }
 
+// CallerCanFix marks NotFoundError as the caller's to fix.
+func (*NotFoundError) CallerCanFix() {}
+
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("agent %q does not exist (agent_list shows the agents there are; agent_register makes one)", e.AgentID)
 }
 
 // InputError is a bad argument the caller must fix.
-type InputError struct{ Msg string }
+type InputError = callerr.Input
 
-func (e *InputError) Error() string { return e.Msg }
-
-func inputErrorf(format string, args ...any) error {
-	return &InputError{Msg: fmt.Sprintf(format, args...)}
-}
+func inputErrorf(format string, args ...any) error { return callerr.Inputf(format, args...) }
 
 func checkID(what, id string) error {
 	if id == "" {
@@ -134,11 +135,7 @@ func translate(err error, agentID string) error {
 // wrap returns err unchanged when it is one of the package's typed errors (callers branch on
 // them and their text is meant for the caller), else wraps it with context.
 func wrap(err error, format string, args ...any) error {
-	var (
-		ie *InputError
-		nf *NotFoundError
-	)
-	if errors.As(err, &ie) || errors.As(err, &nf) {
+	if callerr.Is(err) {
 		return err
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 )
 
@@ -114,6 +115,9 @@ type NotFoundError struct {
 	What, ID string
 }
 
+// CallerCanFix marks NotFoundError as the caller's to fix.
+func (*NotFoundError) CallerCanFix() {}
+
 func (e *NotFoundError) Error() string {
 	if e.What == "workflow" {
 		return fmt.Sprintf("workflow %q does not exist (workflow_list shows the workflows there are)", e.ID)
@@ -126,6 +130,9 @@ type StateError struct {
 	WorkflowID, Status, Op string
 }
 
+// CallerCanFix marks StateError as the caller's to fix.
+func (*StateError) CallerCanFix() {}
+
 func (e *StateError) Error() string {
 	return fmt.Sprintf("cannot %s workflow %q: it is %s", e.Op, e.WorkflowID, e.Status)
 }
@@ -134,13 +141,9 @@ func (e *StateError) Error() string {
 type ConflictError = eventstore.ConflictError
 
 // InputError is a bad argument the caller must fix.
-type InputError struct{ Msg string }
+type InputError = callerr.Input
 
-func (e *InputError) Error() string { return e.Msg }
-
-func inputErrorf(format string, args ...any) error {
-	return &InputError{Msg: fmt.Sprintf(format, args...)}
-}
+func inputErrorf(format string, args ...any) error { return callerr.Inputf(format, args...) }
 
 func checkID(what, id string) error {
 	if id == "" {

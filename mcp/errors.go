@@ -2,15 +2,12 @@ package mcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/cairn-mcp/cairn/agents"
-	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 )
 
@@ -33,16 +30,9 @@ func (s *Server) logCallError(ctx context.Context, tool string, err error) {
 
 // callersToFix reports whether an error is the caller's to fix rather than a fault.
 func callersToFix(err error) bool {
-	var (
-		ie  *checkpoint.InputError
-		nf  *checkpoint.NotFoundError
-		ce  *checkpoint.ConflictError
-		se  *checkpoint.StateError
-		aie *agents.InputError
-		anf *agents.NotFoundError
-	)
-	return sqlexec.IsInputError(err) || errors.As(err, &ie) || errors.As(err, &nf) || errors.As(err, &ce) || errors.As(err, &se) ||
-		errors.As(err, &aie) || errors.As(err, &anf)
+	// Domain errors carry the callerr mark; server errors about the caller's SQL are
+	// PostgreSQL's (sqlexec.IsInputError knows both).
+	return sqlexec.IsInputError(err)
 }
 
 // recovered turns a panic in a handler into an error so that no panic reaches a client (or

@@ -7,7 +7,6 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/catalog"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 )
 
 // ListSchemasArgs takes no arguments.
@@ -59,7 +58,7 @@ func (s *Server) addCatalogTools() {
 		Annotations: ro,
 	}, typed(s, "list_schemas", func(ctx context.Context, _ ListSchemasArgs) (ListSchemasResult, error) {
 		sc, err := catalog.ListSchemas(ctx, s.pool)
-		return ListSchemasResult{Schemas: nonNil(sc)}, catalogErr(err)
+		return ListSchemasResult{Schemas: nonNil(sc)}, err
 	}))
 	sdk.AddTool(s.srv, &sdk.Tool{
 		Name:  "list_tables",
@@ -73,7 +72,7 @@ Each entry says whether row_count is exact (count(*)) or the planner's estimate 
 			schema = "public"
 		}
 		ts, err := catalog.ListTables(ctx, s.pool, schema, in.Exact)
-		return ListTablesResult{Schema: schema, Tables: nonNil(ts)}, catalogErr(err)
+		return ListTablesResult{Schema: schema, Tables: nonNil(ts)}, err
 	}))
 	sdk.AddTool(s.srv, &sdk.Tool{
 		Name:  "describe_table",
@@ -87,7 +86,7 @@ Example: {"table": "workflows"}`,
 			return nil, err
 		}
 		t, err := catalog.DescribeTable(ctx, s.pool, schema, table)
-		return t, catalogErr(err)
+		return t, err
 	}))
 	sdk.AddTool(s.srv, &sdk.Tool{
 		Name:        "get_indexes",
@@ -101,7 +100,7 @@ Example: {"table": "workflows"}`,
 		}
 		t, err := catalog.DescribeTable(ctx, s.pool, schema, table)
 		if err != nil {
-			return IndexesResult{}, catalogErr(err)
+			return IndexesResult{}, err
 		}
 		return IndexesResult{Schema: t.Schema, Table: t.Table, Indexes: nonNil(t.Indexes)}, nil
 	}))
@@ -117,7 +116,7 @@ Example: {"table": "workflows"}`,
 		}
 		rel, err := catalog.FindRelationships(ctx, s.pool, schema, table)
 		if err != nil {
-			return ForeignKeysResult{}, catalogErr(err)
+			return ForeignKeysResult{}, err
 		}
 		return ForeignKeysResult{Schema: rel.Schema, Table: rel.Table, ForeignKeys: nonNil(rel.References)}, nil
 	}))
@@ -134,7 +133,7 @@ Example: {"table": "workflows"}`,
 		}
 		rel, err := catalog.FindRelationships(ctx, s.pool, schema, table)
 		if err != nil {
-			return nil, catalogErr(err)
+			return nil, err
 		}
 		rel.References, rel.ReferencedBy = nonNil(rel.References), nonNil(rel.ReferencedBy)
 		return rel, nil
@@ -147,15 +146,6 @@ func tableArgs(in TableArgs) (string, string, error) {
 	}
 	schema, table := splitQualified(in.Schema, in.Table)
 	return schema, table, nil
-}
-
-// catalogErr marks a not-found error as the caller's to fix.
-func catalogErr(err error) error {
-	var nf *catalog.NotFoundError
-	if errors.As(err, &nf) {
-		return &sqlexec.InputError{Msg: nf.Error()}
-	}
-	return err
 }
 
 // nonNil makes an empty list encode as [] rather than null.

@@ -24,6 +24,9 @@ type NotFoundError struct {
 
 // Error reads, for example, `table "public.workflow" does not exist; did you mean "workflows"?
 // (list_tables shows every table)`.
+// CallerCanFix marks NotFoundError as the caller's to fix (callerr).
+func (*NotFoundError) CallerCanFix() {}
+
 func (e *NotFoundError) Error() string {
 	var b strings.Builder
 	switch e.Kind {

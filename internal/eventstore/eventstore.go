@@ -92,6 +92,9 @@ type ConflictError struct {
 	CurrentVersion  int64
 }
 
+// CallerCanFix marks ConflictError as the caller's to fix (reload, then retry).
+func (*ConflictError) CallerCanFix() {}
+
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("version conflict on %s: expected version %d, but it is at %d (another writer saved first); reload and retry with expected version %d",
 		e.StreamID, e.ExpectedVersion, e.CurrentVersion, e.CurrentVersion)

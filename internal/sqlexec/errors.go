@@ -6,23 +6,20 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/cairn-mcp/cairn/internal/callerr"
 )
 
 // InputError is a problem with the caller's SQL or parameters: the caller should change the call.
 // Tools report it as a tool error the model can read and act on.
-type InputError struct{ Msg string }
+type InputError = callerr.Input
 
-func (e *InputError) Error() string { return e.Msg }
-
-func inputErrorf(format string, args ...any) error {
-	return &InputError{Msg: fmt.Sprintf(format, args...)}
-}
+func inputErrorf(format string, args ...any) error { return callerr.Inputf(format, args...) }
 
 // IsInputError reports whether err is the caller's to fix (bad SQL, bad parameters, a
 // constraint the data violates) rather than a fault of cairn or the database server.
 func IsInputError(err error) bool {
-	var ie *InputError
-	if errors.As(err, &ie) {
+	if callerr.Is(err) {
 		return true
 	}
 	var pe *pgconn.PgError

@@ -2,7 +2,6 @@ package sqlexec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -173,10 +172,6 @@ func (r *Runner) InsertVector(ctx context.Context, dst []byte, iv InsertVector) 
 func (r *Runner) vectorColumn(ctx context.Context, schema, table, column string, dims int, what string) (*catalog.Table, *catalog.Column, error) {
 	t, err := catalog.DescribeTable(ctx, r.pool, schema, table)
 	if err != nil {
-		var nf *catalog.NotFoundError
-		if errors.As(err, &nf) {
-			return nil, nil, &InputError{Msg: nf.Error()}
-		}
 		return nil, nil, err
 	}
 	c := findColumn(t, column)
