@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -251,4 +252,20 @@ func scalar(t *testing.T, cs *sdk.ClientSession, sql string, params ...any) stri
 		return fmt.Sprint(v)
 	}
 	return ""
+}
+
+// stopGracefully sends SIGTERM to a cairn process and checks that it exits cleanly and soon.
+func stopGracefully(t *testing.T, cmd *exec.Cmd, logs fmt.Stringer) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not stop after SIGTERM\n%s", cmd.Args[1], logs)
+	}
 }

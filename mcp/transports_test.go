@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -186,17 +185,7 @@ func TestServeHTTPProcess(t *testing.T) {
 			t.Errorf("%s: got %s", tr, got)
 		}
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("cairn did not stop after SIGTERM\n%s", logs)
-	}
+	stopGracefully(t, cmd, logs)
 }
 
 func TestServeRefusesNonLoopbackWithoutToken(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -49,17 +48,7 @@ func TestWorkerProcess(t *testing.T) {
 		t.Errorf("river_job after cairn worker started: exists=%t, %v", exists, err)
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, logs)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("cairn worker did not stop after SIGTERM\n%s", logs)
-	}
+	stopGracefully(t, cmd, logs)
 	if s := stdout.String(); s != "" {
 		t.Errorf("cairn worker wrote to stdout: %q", s)
 	}
