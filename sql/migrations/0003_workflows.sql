@@ -164,25 +164,28 @@ BEGIN
 			WHERE e.position = app.positions[1];
 		RETURN;
 	END IF;
-	PERFORM cairn_apply_checkpoint_saved(p_workflow, app.last_version, d, p_state);
+	PERFORM cairn_apply_checkpoint_saved(p_workflow, app.last_version, d, p_state, prev);
 	RETURN QUERY SELECT p_checkpoint, coalesce(p_parent, prev), app.last_version, false, ts;
 END
 $$;
 
 -- cairn_apply_checkpoint_saved updates the projections for a CheckpointSaved event; the save
 -- and the rebuild share it. p_state is the state when the caller has it (saves), else rebuilt
--- from the blobs.
-CREATE FUNCTION cairn_apply_checkpoint_saved(p_workflow text, p_version bigint, d jsonb, p_state jsonb)
+-- from the blobs; p_prev the namespace's newest checkpoint when the caller looked it up already
+-- (NULL: look it up).
+CREATE FUNCTION cairn_apply_checkpoint_saved(p_workflow text, p_version bigint, d jsonb, p_state jsonb, p_prev text)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	ts   timestamptz := (d ->> 'created_at')::timestamptz;
 	ns   text := coalesce(d ->> 'namespace', '');
 	cpid text := d ->> 'checkpoint_id';
-	prev text;
+	prev text := p_prev;
 BEGIN
-	SELECT c.id INTO prev FROM workflow_checkpoints c
-	WHERE c.workflow_id = p_workflow AND c.namespace = ns
-	ORDER BY c.created_at DESC, c.id DESC LIMIT 1;
+	IF prev IS NULL THEN
+		SELECT c.id INTO prev FROM workflow_checkpoints c
+		WHERE c.workflow_id = p_workflow AND c.namespace = ns
+		ORDER BY c.created_at DESC, c.id DESC LIMIT 1;
+	END IF;
 	-- The previous newest checkpoint gives up its full copy of the state (the blobs keep it).
 	UPDATE workflow_checkpoints c SET state = NULL WHERE c.id = prev AND c.channels IS NOT NULL;
 	DELETE FROM checkpoint_writes cw WHERE cw.checkpoint_id = prev;
@@ -295,7 +298,7 @@ BEGIN
 				coalesce(e.data -> 'metadata', '{}'), e.version, e.data ->> 'parent_workflow_id', e.data ->> 'forked_from',
 				e.created_at, e.created_at);
 		WHEN 'CheckpointSaved' THEN
-			PERFORM cairn_apply_checkpoint_saved(wid, e.version, e.data, NULL);
+			PERFORM cairn_apply_checkpoint_saved(wid, e.version, e.data, NULL, NULL);
 		WHEN 'WorkflowInterrupted' THEN
 			UPDATE workflows SET status = 'interrupted', interrupt = e.data, version = e.version, updated_at = e.created_at WHERE id = wid;
 		WHEN 'WorkflowResumed' THEN
