@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -86,35 +85,19 @@ func quote(s string) string {
 	return string(b)
 }
 
-// errReadOnlyAgents is returned by every agent write in read-only mode.
-var errReadOnlyAgents = errors.New("cairn runs read-only (--read-only / CAIRN_READ_ONLY): agent writes are refused")
-
 func (s *Server) addAgentTools() {
 	ag := s.agents
-	ro := &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
-	write := &sdk.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(false)}
-	guard := func() error {
-		if s.cfg.ReadOnly {
-			return errReadOnlyAgents
-		}
-		return nil
-	}
+	ro, write := readAnnotations(), writeAnnotations()
 	addTool(s, &sdk.Tool{Name: "agent_register", Title: "Register an agent", Annotations: write,
 		Description: `Register an agent under a template (the kind of agent; metrics group by it), in state "registered". An agent_id that exists is refused.
 Example: {"agent_id": "agent-abc123", "name": "researcher #1", "template": "researcher"}`},
 		func(ctx context.Context, in AgentRegisterArgs) (*agents.Agent, error) {
-			if err := guard(); err != nil {
-				return nil, err
-			}
 			return ag.Register(ctx, agents.RegisterParams{AgentID: in.AgentID, Name: in.Name, Template: in.Template, Metadata: in.Metadata, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "agent_update", Title: "Update an agent", Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true, OpenWorldHint: ptr(false)},
 		Description: `Change an agent's state (e.g. running, completed), token total and/or metadata (merged key by key). Recorded in the agent's history.
 Example: {"agent_id": "agent-abc123", "state": "running"}`},
 		func(ctx context.Context, in AgentUpdateArgs) (*agents.Agent, error) {
-			if err := guard(); err != nil {
-				return nil, err
-			}
 			return ag.Update(ctx, agents.UpdateParams{AgentID: in.AgentID, State: in.State, TokensUsed: in.TokensUsed, Metadata: in.Metadata, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "agent_get", Title: "Get an agent", Annotations: ro,
@@ -133,9 +116,6 @@ Example: {"agent_id": "agent-abc123", "state": "running"}`},
 Example: {"agent_id": "agent-abc123", "tokens_in": 1200, "tokens_out": 300, "duration_ms": 4200, "cost_usd": 0.0135, "outcome": "success"}
 Returns {"execution_id", "agent_id", "agent_tokens_used", "duplicate", "created_at"}.`},
 		func(ctx context.Context, in AgentRecordArgs) (agents.Recorded, error) {
-			if err := guard(); err != nil {
-				return agents.Recorded{}, err
-			}
 			cost := 0.0
 			if in.CostUSD != nil {
 				cost = *in.CostUSD

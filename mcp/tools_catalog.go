@@ -50,7 +50,7 @@ type ForeignKeysResult struct {
 }
 
 func (s *Server) addCatalogTools() {
-	ro := &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
+	ro := readAnnotations()
 	sdk.AddTool(s.srv, &sdk.Tool{
 		Name:        "list_schemas",
 		Title:       "List schemas",

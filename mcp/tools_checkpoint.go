@@ -3,12 +3,13 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
+	"github.com/cairn-mcp/cairn/internal/sqlexec"
 )
 
 // WorkflowIDArgs name one workflow.
@@ -128,33 +129,38 @@ type WorkflowDeleteResult struct {
 	Deleted    bool   `json:"deleted"`
 }
 
-// errReadOnlyWrite is returned by every checkpoint write in read-only mode.
-var errReadOnlyWrite = errors.New("cairn runs read-only (--read-only / CAIRN_READ_ONLY): workflow and checkpoint writes are refused")
-
-// addTool registers a typed tool with schemas that understand json.RawMessage.
+// addTool registers a typed tool with schemas that understand json.RawMessage. In read-only mode
+// a tool whose annotations do not say it is read-only refuses every call.
 func addTool[In, Out any](s *Server, tool *sdk.Tool, h func(context.Context, In) (Out, error)) {
+	if s.cfg.ReadOnly && (tool.Annotations == nil || !tool.Annotations.ReadOnlyHint) {
+		name := tool.Name
+		h = func(context.Context, In) (Out, error) {
+			var zero Out
+			return zero, &sqlexec.InputError{Msg: fmt.Sprintf("cairn runs read-only (--read-only / CAIRN_READ_ONLY): %s writes, so it is refused", name)}
+		}
+	}
 	tool.InputSchema = mustSchema[In]()
 	tool.OutputSchema = mustSchema[Out]()
 	sdk.AddTool(s.srv, tool, typed(s, tool.Name, h))
 }
 
+// readAnnotations and writeAnnotations are the hints of the domain tools: a read, or an
+// additive write; a destructive tool sets its own.
+func readAnnotations() *sdk.ToolAnnotations {
+	return &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
+}
+
+func writeAnnotations() *sdk.ToolAnnotations {
+	return &sdk.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(false)}
+}
+
 func (s *Server) addCheckpointTools() {
 	cp := s.checkpoints
-	ro := &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
-	write := &sdk.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(false)}
-	guard := func() error {
-		if s.cfg.ReadOnly {
-			return errReadOnlyWrite
-		}
-		return nil
-	}
+	ro, write := readAnnotations(), writeAnnotations()
 	addTool(s, &sdk.Tool{Name: "workflow_start", Title: "Start a workflow", Annotations: write,
 		Description: `Start a workflow (a thread of an agent framework) in status running. Returns the workflow with its id and version.
 Example: {"name": "deployment-approval", "input": {"service": "nginx", "environment": "production"}}`},
 		func(ctx context.Context, in WorkflowStartArgs) (*checkpoint.Workflow, error) {
-			if err := guard(); err != nil {
-				return nil, err
-			}
 			return cp.Start(ctx, checkpoint.StartParams{ID: in.WorkflowID, Name: in.Name, Input: in.Input, Metadata: in.Metadata, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "checkpoint_save", Title: "Save a checkpoint", Annotations: write,
@@ -162,9 +168,6 @@ Example: {"name": "deployment-approval", "input": {"service": "nginx", "environm
 Example: {"workflow_id": "…", "node_id": "research", "state": {"messages": […], "plan": "…"}, "expected_version": 3}
 Returns {"checkpoint_id", "parent_id", "version", "duplicate", "created_at"}.`},
 		func(ctx context.Context, in CheckpointSaveArgs) (checkpoint.SaveResult, error) {
-			if err := guard(); err != nil {
-				return checkpoint.SaveResult{}, err
-			}
 			return cp.Save(ctx, checkpoint.SaveParams{WorkflowID: in.WorkflowID, NodeID: in.NodeID, Namespace: in.Namespace, State: in.State,
 				ParentID: in.ParentID, ExpectedVersion: in.ExpectedVersion, PendingWrites: in.PendingWrites, Metadata: in.Metadata,
 				IdempotencyKey: in.IdempotencyKey, Actor: "mcp"})
@@ -185,34 +188,22 @@ Example: {"workflow_id": "…"}`},
 		Description: `Stop a running workflow until a human answers: it shows in workflow_list {"status": "interrupted"} (the inbox) with the reason and payload until workflow_resume.
 Example: {"workflow_id": "…", "reason": "needs approval", "payload": {"question": "Deploy nginx to production?"}}`},
 		func(ctx context.Context, in WorkflowInterruptArgs) (*checkpoint.Workflow, error) {
-			if err := guard(); err != nil {
-				return nil, err
-			}
 			return cp.Interrupt(ctx, in.WorkflowID, in.Reason, in.Payload, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_resume", Title: "Resume with a response", Annotations: write,
 		Description: `Resume an interrupted workflow with the human's response: the response is recorded in the workflow's history and handed back with the interrupt it answers.
 Example: {"workflow_id": "…", "response": "Approve"}`},
 		func(ctx context.Context, in WorkflowResumeArgs) (*checkpoint.Resumed, error) {
-			if err := guard(); err != nil {
-				return nil, err
-			}
 			return cp.Resume(ctx, in.WorkflowID, in.Response, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_complete", Title: "Complete a workflow", Annotations: write,
 		Description: `Mark a workflow completed with its output. Example: {"workflow_id": "…", "output": {"deployed": true}}`},
 		func(ctx context.Context, in WorkflowCompleteArgs) (*checkpoint.Workflow, error) {
-			if err := guard(); err != nil {
-				return nil, err
-			}
 			return cp.Complete(ctx, in.WorkflowID, in.Output, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_fail", Title: "Fail a workflow", Annotations: write,
 		Description: `Mark a workflow failed with what went wrong. Example: {"workflow_id": "…", "error": "deploy timed out"}`},
 		func(ctx context.Context, in WorkflowFailArgs) (*checkpoint.Workflow, error) {
-			if err := guard(); err != nil {
-				return nil, err
-			}
 			return cp.Fail(ctx, in.WorkflowID, in.Error, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_get", Title: "Get a workflow", Annotations: ro,
@@ -238,9 +229,6 @@ Example: {"workflow_id": "…"}`},
 		Description: `Start a new workflow from an earlier checkpoint of another (time travel: try a different path from there); the original is untouched.
 Example: {"workflow_id": "…", "checkpoint_id": "…", "name": "research-retry"}`},
 		func(ctx context.Context, in WorkflowForkArgs) (WorkflowForkResult, error) {
-			if err := guard(); err != nil {
-				return WorkflowForkResult{}, err
-			}
 			w, res, err := cp.Fork(ctx, in.WorkflowID, in.CheckpointID, in.Name, "mcp")
 			return WorkflowForkResult{Workflow: w, Checkpoint: res}, err
 		})
@@ -248,9 +236,6 @@ Example: {"workflow_id": "…", "checkpoint_id": "…", "name": "research-retry"
 		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: false, OpenWorldHint: ptr(false)},
 		Description: `Delete a workflow with its checkpoints and steps. Its event history stays (ending with WorkflowDeleted). Example: {"workflow_id": "…"}`},
 		func(ctx context.Context, in WorkflowIDArgs) (WorkflowDeleteResult, error) {
-			if err := guard(); err != nil {
-				return WorkflowDeleteResult{}, err
-			}
 			if err := cp.Delete(ctx, in.WorkflowID, "mcp"); err != nil {
 				return WorkflowDeleteResult{}, err
 			}

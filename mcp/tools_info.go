@@ -54,7 +54,7 @@ type DBIdentity struct {
 }
 
 func (s *Server) addInfoTools() {
-	ro := &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
+	ro := readAnnotations()
 	sdk.AddTool(s.srv, &sdk.Tool{
 		Name:        "server_info",
 		Title:       "cairn server info",
