@@ -31,6 +31,10 @@ type Migration struct {
 	Version int
 	Name    string
 	SQL     string
+	// Requires names the extension the migration needs (its first line reads
+	// "-- requires: <extension>"). Without it installed the migration is deferred, not failed:
+	// the rest of cairn works, and the next migrate after the extension is installed applies it.
+	Requires string
 }
 
 // Migrations returns the embedded migrations in version order.
@@ -51,7 +55,12 @@ func Migrations() ([]Migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
 		}
-		ms = append(ms, Migration{Version: v, Name: name, SQL: string(body)})
+		m := Migration{Version: v, Name: name, SQL: string(body)}
+		first, _, _ := strings.Cut(m.SQL, "\n")
+		if ext, ok := strings.CutPrefix(strings.TrimSpace(first), "-- requires:"); ok {
+			m.Requires = strings.TrimSpace(ext)
+		}
+		ms = append(ms, m)
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
 	for i := 1; i < len(ms); i++ {
@@ -127,6 +136,17 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]Migra
 	for _, m := range ms {
 		if applied[m.Version] {
 			continue
+		}
+		if m.Requires != "" {
+			var installed bool
+			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1)", m.Requires).Scan(&installed); err != nil {
+				return done, fmt.Errorf("migration %04d_%s: check extension %s: %w", m.Version, m.Name, m.Requires, err)
+			}
+			if !installed {
+				log.Warn("migration deferred: its extension is not installed; install it and run `cairn migrate`",
+					"version", m.Version, "name", m.Name, "extension", m.Requires)
+				continue
+			}
 		}
 		t := time.Now()
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-mcp/cairn/internal/testdb"
+	"github.com/cairn-mcp/cairn/knowledge"
 	cairnsql "github.com/cairn-mcp/cairn/sql"
 )
 
@@ -92,5 +94,71 @@ func TestVersionOfUnmigratedDatabaseIsZero(t *testing.T) {
 	conn := testdb.Empty(t, "cairn_migrate_test_", "")
 	if v, err := cairnsql.Version(context.Background(), conn); err != nil || v != 0 {
 		t.Fatalf("version = %d, %v", v, err)
+	}
+}
+
+// TestMigrationNeedingAnExtensionWaitsForIt migrates as a role that may not create pgvector:
+// everything but the knowledge graph is applied, the knowledge tools say what is missing, and the
+// next migration after an administrator installs the extension applies the rest.
+func TestMigrationNeedingAnExtensionWaitsForIt(t *testing.T) {
+	t.Parallel()
+	admin := testdb.Empty(t, "cairn_noext_", "")
+	ctx := context.Background()
+	db := admin.Config().Database
+	role := db + "_owner"
+	for _, stmt := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"ALTER DATABASE " + db + " OWNER TO " + role,
+	} {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		// The database goes first: the role owns it.
+		a := testdb.Admin(t)
+		a.Exec(ctx, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)")
+		a.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+	})
+	pc, _ := pgxpool.ParseConfig("")
+	pc.ConnConfig = admin.Config().Copy()
+	pc.ConnConfig.User = role
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	done, err := cairnsql.Migrate(ctx, pool, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := cairnsql.Migrations()
+	var deferred []string
+	for _, m := range ms {
+		if m.Requires != "" {
+			deferred = append(deferred, m.Name)
+		}
+	}
+	if len(deferred) == 0 || len(done) != len(ms)-len(deferred) {
+		t.Fatalf("applied %d of %d migrations without pgvector; want all but %v", len(done), len(ms), deferred)
+	}
+	_, err = knowledge.New(pool, knowledge.Options{}).Search(ctx, knowledge.SearchQuery{Query: "anything"})
+	if !errors.Is(err, knowledge.ErrUnavailable) || !strings.Contains(err.Error(), "pgvector") {
+		t.Fatalf("knowledge without its tables: %v", err)
+	}
+
+	if _, err := admin.Exec(ctx, "CREATE EXTENSION vector"); err != nil {
+		t.Fatal(err)
+	}
+	done, err = cairnsql.Migrate(ctx, pool, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != len(deferred) {
+		t.Fatalf("after installing pgvector, applied %d migrations; want the %d deferred", len(done), len(deferred))
+	}
+	if _, err := knowledge.New(pool, knowledge.Options{}).Search(ctx, knowledge.SearchQuery{Query: "anything"}); err != nil {
+		t.Fatalf("knowledge after the deferred migration: %v", err)
 	}
 }
