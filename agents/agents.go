@@ -94,18 +94,6 @@ func checkID(what, id string) error {
 	return nil
 }
 
-// jsonObject returns v as a JSON object's text, "{}" for empty.
-func jsonObject(what string, v json.RawMessage) (string, error) {
-	if len(v) == 0 || string(v) == "null" {
-		return "{}", nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(v, &m); err != nil {
-		return "", inputErrorf("%s must be a JSON object, e.g. {\"team\": \"search\"}", what)
-	}
-	return string(v), nil
-}
-
 func validOutcome(o string) bool {
 	for _, x := range Outcomes {
 		if o == x {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 )
 
@@ -53,7 +54,7 @@ func (s *Store) Register(ctx context.Context, p RegisterParams) (*Agent, error) 
 	if len(p.Name) > MaxNameLen {
 		return nil, inputErrorf("name may be at most %d bytes", MaxNameLen)
 	}
-	meta, err := jsonObject("metadata", p.Metadata)
+	meta, err := callerr.JSONObject("metadata", p.Metadata)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,7 @@ func (s *Store) Update(ctx context.Context, p UpdateParams) (*Agent, error) {
 	}
 	var meta *string
 	if len(p.Metadata) > 0 {
-		m, err := jsonObject("metadata", p.Metadata)
+		m, err := callerr.JSONObject("metadata", p.Metadata)
 		if err != nil {
 			return nil, err
 		}

@@ -166,18 +166,6 @@ func jsonOrNull(v json.RawMessage) (any, error) {
 	return string(v), nil
 }
 
-// jsonObject returns v as a JSON object's text, "{}" for empty.
-func jsonObject(what string, v json.RawMessage) (string, error) {
-	if len(v) == 0 || string(v) == "null" {
-		return "{}", nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(v, &m); err != nil {
-		return "", inputErrorf("%s must be a JSON object", what)
-	}
-	return string(v), nil
-}
-
 // translate turns the SQL functions' errors into the package's typed errors.
 func translate(err error, workflowID string) error {
 	var pe *pgconn.PgError

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 )
 
@@ -62,7 +63,7 @@ func save(ctx context.Context, q interface {
 			return SaveResult{}, err
 		}
 	}
-	meta, err := jsonObject("metadata", p.Metadata)
+	meta, err := callerr.JSONObject("metadata", p.Metadata)
 	if err != nil {
 		return SaveResult{}, err
 	}
@@ -190,7 +191,7 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Checkpoint, error) {
 	if p.Limit < 1 || p.Limit > 1000 {
 		return nil, inputErrorf("limit %d: use 1 to 1000", p.Limit)
 	}
-	filter, err := jsonObject("metadata filter", p.Metadata)
+	filter, err := callerr.JSONObject("metadata filter", p.Metadata)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 )
 
@@ -65,7 +66,7 @@ func (s *Store) start(ctx context.Context, p StartParams, parent, forkedFrom str
 	if err != nil {
 		return nil, inputErrorf("input: %v", err)
 	}
-	meta, err := jsonObject("metadata", p.Metadata)
+	meta, err := callerr.JSONObject("metadata", p.Metadata)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@
 package callerr
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -33,4 +34,17 @@ func (*Input) CallerCanFix() {}
 // Inputf returns an *Input with a formatted message.
 func Inputf(format string, args ...any) error {
 	return &Input{Msg: fmt.Sprintf(format, args...)}
+}
+
+// JSONObject returns v as a JSON object's text, "{}" when v is empty or null, and an *Input
+// naming the argument when v is any other JSON value.
+func JSONObject(what string, v json.RawMessage) (string, error) {
+	if len(v) == 0 || string(v) == "null" {
+		return "{}", nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(v, &m); err != nil {
+		return "", Inputf("%s must be a JSON object, e.g. {\"team\": \"search\"}", what)
+	}
+	return string(v), nil
 }

@@ -1,0 +1,266 @@
+package knowledge
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairn-mcp/cairn/internal/embed"
+)
+
+// Search modes.
+const (
+	ModeHybrid   = "hybrid"
+	ModeSemantic = "semantic"
+	ModeKeyword  = "keyword"
+)
+
+// SearchQuery is a question to the graph.
+type SearchQuery struct {
+	Query string
+	// Kinds limits the search to entities and/or episodes; default both, or the kind a type
+	// filter implies.
+	Kinds []string
+	// EntityType and EpisodeType keep only rows of that type.
+	EntityType  string
+	EpisodeType string
+	// Since keeps entities created and episodes that occurred at or after it.
+	Since time.Time
+	// Limit is how many results; default DefaultSearch, at most MaxSearch.
+	Limit int
+	// Mode is ModeHybrid (default), ModeSemantic or ModeKeyword.
+	Mode string
+}
+
+// Hit is one search result. Score is the fused reciprocal-rank score in hybrid mode, the cosine
+// similarity in semantic mode and the text rank in keyword mode; the ranks say which list found it.
+type Hit struct {
+	Kind         string    `json:"kind"`
+	ID           int64     `json:"id"`
+	Name         string    `json:"name"`
+	Type         string    `json:"type"`
+	Text         string    `json:"text"`
+	Score        float64   `json:"score"`
+	SemanticRank *int      `json:"semantic_rank,omitempty"`
+	KeywordRank  *int      `json:"keyword_rank,omitempty"`
+	Distance     *float64  `json:"distance,omitempty"`
+	EmbedState   string    `json:"embed_state"`
+	At           time.Time `json:"at"`
+}
+
+// SearchResult is the hits, best first, and how they were found. Fallback says why a search asked
+// to use meaning used keywords only.
+type SearchResult struct {
+	Results  []Hit  `json:"results"`
+	Mode     string `json:"mode"`
+	Fallback string `json:"fallback,omitempty"`
+	Model    string `json:"model,omitempty"`
+}
+
+// searchSQL runs both searches over both kinds and fuses them in one statement. Each semantic
+// branch is an HNSW scan (cosine) restricted to the current model's vectors; filters are applied
+// during the scan by pgvector's iterative scans, so a selective filter still fills the page.
+// Fusion is reciprocal rank fusion, Σ 1/(60 + rank) over the lists that found a row (Cormack et
+// al.'s constant, which needs no tuning). A hit's text is cut at 2,000 characters; knowledge_get
+// returns all of it.
+const searchSQL = `
+WITH q AS (
+	SELECT CASE WHEN $12 THEN replace(plainto_tsquery('english', $3)::text, ' & ', ' | ')::tsquery END AS tsq
+),
+sem AS (
+	SELECT kind, id, dist, row_number() OVER (ORDER BY dist, kind, id) AS rank FROM (
+		(SELECT 'entity'::text AS kind, id, embedding <=> $1::vector AS dist FROM entities
+		 WHERE $11 AND $4 AND embedding_model = $2 AND ($6::text IS NULL OR entity_type = $6)
+		   AND ($8::timestamptz IS NULL OR created_at >= $8)
+		 ORDER BY embedding <=> $1::vector LIMIT $9)
+		UNION ALL
+		(SELECT 'episode', id, embedding <=> $1::vector FROM episodes
+		 WHERE $11 AND $5 AND embedding_model = $2 AND ($7::text IS NULL OR episode_type = $7)
+		   AND ($8::timestamptz IS NULL OR occurred_at >= $8)
+		 ORDER BY embedding <=> $1::vector LIMIT $9)
+	) s
+),
+kw AS (
+	SELECT kind, id, tr, row_number() OVER (ORDER BY tr DESC, kind, id) AS rank FROM (
+		(SELECT 'entity'::text AS kind, id, ts_rank_cd(search_tsv, q.tsq) AS tr FROM entities, q
+		 WHERE $12 AND $4 AND search_tsv @@ q.tsq AND ($6::text IS NULL OR entity_type = $6)
+		   AND ($8::timestamptz IS NULL OR created_at >= $8)
+		 ORDER BY tr DESC LIMIT $9)
+		UNION ALL
+		(SELECT 'episode', id, ts_rank_cd(search_tsv, q.tsq) FROM episodes, q
+		 WHERE $12 AND $5 AND search_tsv @@ q.tsq AND ($7::text IS NULL OR episode_type = $7)
+		   AND ($8::timestamptz IS NULL OR occurred_at >= $8)
+		 ORDER BY 3 DESC LIMIT $9)
+	) k
+),
+fused AS (
+	SELECT coalesce(s.kind, k.kind) AS kind, coalesce(s.id, k.id) AS id, s.rank AS srank, k.rank AS krank, s.dist, k.tr,
+		coalesce(1.0 / (60 + s.rank), 0) + coalesce(1.0 / (60 + k.rank), 0) AS rrf
+	FROM sem s FULL JOIN kw k ON k.kind = s.kind AND k.id = s.id
+	ORDER BY rrf DESC, s.dist NULLS LAST, kind, id
+	LIMIT $10
+)
+SELECT f.kind, f.id, coalesce(e.name, p.name, ''), coalesce(e.entity_type, p.episode_type),
+	left(coalesce(e.context, p.content, ''), 2000),
+	f.srank::int, f.krank::int, f.dist, coalesce(f.tr, 0)::float8, f.rrf::float8,
+	coalesce(e.embed_state, p.embed_state), coalesce(p.occurred_at, e.created_at)
+FROM fused f
+LEFT JOIN entities e ON f.kind = 'entity' AND e.id = f.id
+LEFT JOIN episodes p ON f.kind = 'episode' AND p.id = f.id
+ORDER BY f.rrf DESC, f.dist NULLS LAST, f.kind, f.id`
+
+// Search finds entities and episodes by meaning, by keyword, or both fused by reciprocal rank
+// fusion (the default), in one round trip. When the query cannot be embedded (no embedder,
+// Ollama down or slow) it searches by keyword and says why in Fallback.
+func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error) {
+	q.Query = strings.TrimSpace(q.Query)
+	if q.Query == "" {
+		return SearchResult{}, inputErrorf("query is required: what you are looking for, e.g. \"ModuleNotFoundError numpy on dashboard startup\"")
+	}
+	if len(q.Query) > MaxTextLen {
+		return SearchResult{}, inputErrorf("query is %d bytes; at most %d", len(q.Query), MaxTextLen)
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultSearch
+	}
+	if q.Limit < 1 || q.Limit > MaxSearch {
+		return SearchResult{}, inputErrorf("limit %d: use 1 to %d", q.Limit, MaxSearch)
+	}
+	switch q.Mode {
+	case "":
+		q.Mode = ModeHybrid
+	case ModeHybrid, ModeSemantic, ModeKeyword:
+	default:
+		return SearchResult{}, inputErrorf("mode %q: use hybrid (default), semantic or keyword", q.Mode)
+	}
+	wantEntities, wantEpisodes, err := kinds(q)
+	if err != nil {
+		return SearchResult{}, err
+	}
+
+	res := SearchResult{Mode: q.Mode, Results: []Hit{}}
+	var vec *string
+	if q.Mode != ModeKeyword {
+		v, model, why := s.embedQuery(ctx, q.Query)
+		if why != "" {
+			res.Mode, res.Fallback = ModeKeyword, why
+		} else {
+			vec, res.Model = &v, model
+		}
+	}
+	semantic := res.Mode != ModeKeyword
+	keyword := res.Mode != ModeSemantic
+	// Each list contributes more candidates than the page so that fusion has something to
+	// reorder; ef_search is the HNSW scan's candidate list and caps what one scan returns.
+	candidates := q.Limit
+	if res.Mode == ModeHybrid {
+		candidates = max(2*q.Limit, 20)
+	}
+	efSearch := max(100, candidates)
+
+	b := &pgx.Batch{}
+	b.Queue("BEGIN READ ONLY")
+	b.Queue("SET LOCAL hnsw.ef_search = " + strconv.Itoa(efSearch))
+	b.Queue("SET LOCAL hnsw.iterative_scan = relaxed_order")
+	b.Queue(searchSQL, vec, res.Model, q.Query, wantEntities, wantEpisodes, nullable(q.EntityType), nullable(q.EpisodeType),
+		nullableTime(q.Since), candidates, q.Limit, semantic, keyword)
+	b.Queue("COMMIT")
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	for range 3 {
+		if _, err := br.Exec(); err != nil {
+			return SearchResult{}, wrap(err, "search")
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return SearchResult{}, wrap(err, "search")
+	}
+	res.Results, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hit, error) {
+		var h Hit
+		var tr, rrf float64
+		if err := r.Scan(&h.Kind, &h.ID, &h.Name, &h.Type, &h.Text, &h.SemanticRank, &h.KeywordRank, &h.Distance, &tr, &rrf, &h.EmbedState, &h.At); err != nil {
+			return h, err
+		}
+		switch res.Mode {
+		case ModeHybrid:
+			h.Score = rrf
+		case ModeSemantic:
+			h.Score = 1 - *h.Distance
+		default:
+			h.Score = tr
+		}
+		return h, nil
+	})
+	if err != nil {
+		return SearchResult{}, wrap(err, "search")
+	}
+	if _, err := br.Exec(); err != nil {
+		return SearchResult{}, wrap(err, "search")
+	}
+	return res, nil
+}
+
+// kinds reads which tables a query searches. A type filter implies its kind.
+func kinds(q SearchQuery) (entities, episodes bool, err error) {
+	if len(q.Kinds) == 0 {
+		entities = q.EpisodeType == "" || q.EntityType != ""
+		episodes = q.EntityType == "" || q.EpisodeType != ""
+		return entities, episodes, nil
+	}
+	for _, k := range q.Kinds {
+		switch k {
+		case KindEntity, "entities":
+			entities = true
+		case KindEpisode, "episodes":
+			episodes = true
+		default:
+			return false, false, inputErrorf("kinds: %q is not a kind; use entity and/or episode", k)
+		}
+	}
+	if !entities && q.EntityType != "" || !episodes && q.EpisodeType != "" {
+		return false, false, inputErrorf("a type filter for a kind that kinds leaves out: add it to kinds or drop the filter")
+	}
+	return entities, episodes, nil
+}
+
+// embedQuery embeds the query within QueryTimeout, returning the vector's text and model label,
+// or why it could not.
+func (s *Store) embedQuery(ctx context.Context, query string) (vec, model, why string) {
+	e := s.opts.Embedder
+	if e == nil {
+		return "", "", "no embedder is configured; searched by keyword"
+	}
+	dims, err := s.VectorDimensions(ctx)
+	if err != nil {
+		return "", "", err.Error()
+	}
+	ectx, cancel := context.WithTimeout(ctx, s.opts.QueryTimeout)
+	defer cancel()
+	vs, err := e.Embed(ectx, embed.Query, []string{query})
+	switch {
+	case err != nil:
+		return "", "", fmt.Sprintf("the query could not be embedded (%v); searched by keyword", err)
+	case len(vs) != 1 || len(vs[0]) != dims:
+		return "", "", fmt.Sprintf("the embedder's vectors do not fit the graph's vector(%d) columns; searched by keyword (knowledge_status says more)", dims)
+	}
+	return VectorText(vs[0]), ModelLabel(e.Info()), ""
+}
+
+func nullable(s string) *string {
+	if s = strings.TrimSpace(s); s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nullableTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
