@@ -99,6 +99,12 @@ func Start(ctx context.Context, pool *pgxpool.Pool, reg *Registry, opts Options)
 	return c, nil
 }
 
+// NewInserter returns a client that only queues jobs, for code that must queue in its own
+// transactions but is built before the working client (whose workers may need that code).
+func NewInserter(pool *pgxpool.Pool, opts Options) (*Client, error) {
+	return Start(context.Background(), pool, NewRegistry(), opts)
+}
+
 // Stop stops fetching jobs and lets those in flight finish for Options.StopTimeout, then
 // cancels their contexts and waits, until ctx ends, for them to return.
 func (c *Client) Stop(ctx context.Context) error {
