@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
+	"github.com/cairn-mcp/cairn/knowledge"
 )
 
 // Options are what the MCP front end serves.
@@ -26,9 +27,12 @@ type Options struct {
 	// Checkpoints serves the checkpoint toolset; default a checkpoint.Store on Pool.
 	Checkpoints *checkpoint.Store
 	// Agents serves the agents toolset; default an agents.Store on Pool.
-	Agents  *agents.Store
-	Logger  *slog.Logger // default slog.Default()
-	Version string       // cairn's version, reported by server_info
+	Agents *agents.Store
+	// Knowledge serves the knowledge toolset; default a knowledge.Store on Pool without an
+	// embedder or job queue (keyword search; rows wait for a worker's sweep to be embedded).
+	Knowledge *knowledge.Store
+	Logger    *slog.Logger // default slog.Default()
+	Version   string       // cairn's version, reported by server_info
 	// AgentTotals serves per-template agent totals at /metrics; default the agents store's
 	// totals when the agents toolset is on, none otherwise.
 	AgentTotals AgentTotals
@@ -46,6 +50,8 @@ type Server struct {
 	checkpoints *checkpoint.Store
 	// agents is the agents API.
 	agents *agents.Store
+	// knowledge is the knowledge graph API.
+	knowledge *knowledge.Store
 	// calls counts requests in flight, for a graceful shutdown.
 	calls *inflight
 	// watch serves resource subscriptions to workflows; nil without the checkpoint toolset.
@@ -73,6 +79,10 @@ Workflows: workflow_start, then checkpoint_save after each step (pass expected_v
 		s += `
 Agents: agent_register, agent_update as the agent's state changes, agent_record_execution after every run (tokens, duration, cost, outcome; idempotency_key for safe retries); agent_metrics for per-hour/day series (UTC) by template or agent.`
 	}
+	if cfg.HasToolset("knowledge") {
+		s += `
+Knowledge: before debugging, knowledge_search for the error (have we seen it, what fixed it?); knowledge_get and knowledge_neighbors follow what it finds. Afterwards record what happened with knowledge_add_episode (entities involved), and what fixed it with knowledge_relate (e.g. error fixed_by fix).`
+	}
 	return s
 }
 
@@ -97,6 +107,10 @@ func New(opts Options) *Server {
 	s.agents = opts.Agents
 	if s.agents == nil {
 		s.agents = agents.New(opts.Pool)
+	}
+	s.knowledge = opts.Knowledge
+	if s.knowledge == nil {
+		s.knowledge = knowledge.New(opts.Pool, knowledge.Options{Logger: opts.Logger})
 	}
 	totals := opts.AgentTotals
 	if totals == nil && s.cfg.HasToolset("agents") {
@@ -127,6 +141,9 @@ func New(opts Options) *Server {
 	}
 	if s.cfg.HasToolset("agents") {
 		s.addAgentTools()
+	}
+	if s.cfg.HasToolset("knowledge") {
+		s.addKnowledgeTools()
 	}
 	return s
 }

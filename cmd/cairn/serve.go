@@ -75,19 +75,20 @@ func serve(c *cli.Context) error {
 		defer ln.Close()
 	}
 
-	pool, jc, _, err := startBackground(c, cfg, jobOpts)
+	bg, err := startBackground(c, cfg, jobOpts)
 	if err != nil {
 		return err
 	}
+	pool := bg.pool
 	defer pool.Close()
 	// Deferred after pool.Close, so it runs first: once the transport is done, jobs in flight
 	// finish while the pool is still open.
-	defer stopJobs(jc, log)
+	defer stopJobs(bg.jobs, log)
 	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, ReadOnly: cfg.ReadOnly, Logger: log})
 	if err != nil {
 		return err
 	}
-	srv := mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Logger: log, Version: cairnVersion()})
+	srv := mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: bg.knowledge, Logger: log, Version: cairnVersion()})
 	defer srv.Close() // deferred last, so it runs first: the subscription listener lets go before the pool closes
 
 	if cfg.Transport == config.TransportStdio {

@@ -15,6 +15,7 @@ import (
 	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/jobs"
+	"github.com/cairn-mcp/cairn/knowledge"
 )
 
 // retentionFlags set checkpoint retention (serve, worker, prune). Off unless set: deleting
@@ -29,7 +30,7 @@ var retentionFlags = []cli.Flag{
 var jobFlags = append([]cli.Flag{
 	&cli.IntFlag{Name: "workers", Value: jobs.DefaultMaxWorkers, EnvVars: []string{"CAIRN_WORKERS"}, Usage: "most background jobs this process works at once"},
 	&cli.DurationFlag{Name: "retention-interval", Value: time.Hour, EnvVars: []string{"CAIRN_RETENTION_INTERVAL"}, Usage: "how often the retention job runs (when retention is set)"},
-}, retentionFlags...)
+}, append(retentionFlags, embedFlags...)...)
 
 // retentionFrom reads the retention settings.
 func retentionFrom(c *cli.Context) (checkpoint.Retention, error) {
@@ -68,43 +69,59 @@ func work(c *cli.Context) error {
 	ctx := c.Context
 	log := slog.Default()
 
-	pool, jc, reg, err := startBackground(c, cfg, opts)
+	bg, err := startBackground(c, cfg, opts)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	defer stopJobs(jc, log)
-	log.Info("working background jobs (no MCP)", "kinds", reg.Kinds(), "periodic", reg.NumPeriodic(),
+	defer bg.pool.Close()
+	defer stopJobs(bg.jobs, log)
+	log.Info("working background jobs (no MCP)", "kinds", bg.reg.Kinds(), "periodic", bg.reg.NumPeriodic(),
 		"max_workers", c.Int("workers"), "version", cairnVersion())
 	<-ctx.Done()
 	log.Info("shutting down: finishing jobs in flight")
 	return nil
 }
 
-// startBackground is what serve and worker share: connect, migrate (unless --no-migrate) and
-// start the job client. The caller closes the pool and stops the client.
-func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*pgxpool.Pool, *jobs.Client, *jobs.Registry, error) {
+// background is what serve and worker share once started.
+type background struct {
+	pool      *pgxpool.Pool
+	jobs      *jobs.Client
+	reg       *jobs.Registry
+	knowledge *knowledge.Store
+}
+
+// startBackground is what serve and worker share: connect, migrate (unless --no-migrate), choose
+// the embedder and start the job client. The caller closes the pool and stops the client.
+func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*background, error) {
 	ctx := c.Context
 	pool, err := connect(ctx, c, cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	reg, err := func() (*jobs.Registry, error) {
+	bg := &background{pool: pool}
+	err = func() error {
 		if err := prepareSchema(ctx, pool, cfg.NoMigrate, slog.Default()); err != nil {
-			return nil, err
+			return err
 		}
-		return jobRegistry(c, pool)
+		kg, emb, err := openKnowledge(c, pool, opts)
+		if err != nil {
+			return err
+		}
+		bg.knowledge = kg
+		if bg.reg, err = jobRegistry(c, pool); err != nil {
+			return err
+		}
+		if err := addEmbedding(c, bg.reg, kg, emb); err != nil {
+			return err
+		}
+		bg.jobs, err = jobs.Start(ctx, pool, bg.reg, opts)
+		return err
 	}()
 	if err != nil {
 		pool.Close()
-		return nil, nil, nil, err
+		return nil, err
 	}
-	jc, err := jobs.Start(ctx, pool, reg, opts)
-	if err != nil {
-		pool.Close()
-		return nil, nil, nil, err
-	}
-	return pool, jc, reg, nil
+	return bg, nil
 }
 
 // jobRegistry collects the workers and periodic jobs of cairn's domain modules, the same for

@@ -24,7 +24,7 @@ const (
 )
 
 // Toolsets that can be chosen with --toolsets.
-var Toolsets = []string{"generic", "checkpoint", "agents"}
+var Toolsets = []string{"generic", "checkpoint", "agents", "knowledge"}
 
 // Config is everything `cairn serve` needs; zero values are replaced by the documented defaults
 // in Normalize.

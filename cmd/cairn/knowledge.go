@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/urfave/cli/v2"
+
+	"github.com/cairn-mcp/cairn/internal/embed"
+	"github.com/cairn-mcp/cairn/jobs"
+	"github.com/cairn-mcp/cairn/knowledge"
+)
+
+// embedFlags choose and tune the embedder of the knowledge graph (serve, worker).
+var embedFlags = []cli.Flag{
+	&cli.StringFlag{Name: "embedder", Value: embed.ProviderAuto, EnvVars: []string{"CAIRN_EMBEDDER"}, Usage: "auto (Ollama if it answers with the model, else built-in), ollama or builtin (deterministic hashing, no network)"},
+	&cli.StringFlag{Name: "embed-model", Value: embed.DefaultModel, EnvVars: []string{"CAIRN_EMBED_MODEL"}, Usage: "Ollama embedding model; its vectors must fit the graph's columns (768 dimensions unless re-indexed)"},
+	&cli.StringFlag{Name: "ollama-host", EnvVars: []string{"OLLAMA_HOST"}, Usage: "Ollama's address, read as Ollama reads it (default http://127.0.0.1:11434)"},
+	&cli.IntFlag{Name: "embed-batch", Value: embed.DefaultBatchSize, EnvVars: []string{"CAIRN_EMBED_BATCH"}, Usage: "texts per embed call"},
+	&cli.DurationFlag{Name: "embed-timeout", Value: embed.DefaultTimeout, EnvVars: []string{"CAIRN_EMBED_TIMEOUT"}, Usage: "longest one Ollama embed call may take before it is retried later (the first call may wait for the model to load)"},
+	&cli.DurationFlag{Name: "embed-sweep", Value: jobs.DefaultEmbedSweep, EnvVars: []string{"CAIRN_EMBED_SWEEP"}, Usage: "how often pending rows no job was queued for (raw SQL writes) are embedded"},
+	&cli.DurationFlag{Name: "embed-max-backoff", Value: jobs.DefaultEmbedMaxBackoff, EnvVars: []string{"CAIRN_EMBED_MAX_BACKOFF"}, Usage: "longest wait between retries while the embedder fails"},
+}
+
+// openKnowledge builds the knowledge store with its embedder and a job queue. Without the
+// knowledge tables (no pgvector when cairn migrated) it returns a store that says so on every
+// call and no embedder.
+func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*knowledge.Store, embed.Embedder, error) {
+	ctx := c.Context
+	log := slog.Default()
+	dims, err := knowledge.New(pool, knowledge.Options{}).VectorDimensions(ctx)
+	if errors.Is(err, knowledge.ErrUnavailable) {
+		log.Warn("knowledge graph unavailable: " + err.Error())
+		return knowledge.New(pool, knowledge.Options{Logger: log}), nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if n := c.Int("embed-batch"); n < 1 || n > 2048 {
+		return nil, nil, cli.Exit(fmt.Sprintf("--embed-batch %d: use 1 to 2048", n), 2)
+	}
+	eo := embed.Options{Provider: c.String("embedder"), Host: c.String("ollama-host"), Model: c.String("embed-model"),
+		BatchSize: c.Int("embed-batch"), Timeout: c.Duration("embed-timeout"), Logger: log}
+	if strings.ToLower(strings.TrimSpace(eo.Provider)) != embed.ProviderOllama {
+		// The built-in embedder is made to fit the columns, and auto takes Ollama only if its
+		// model does. An explicit Ollama model of another size is let through so that embedding
+		// fails with a message naming `cairn reindex`.
+		eo.Dimensions = dims
+	}
+	e, err := embed.New(ctx, eo)
+	if err != nil {
+		return nil, nil, cli.Exit(err.Error(), 2)
+	}
+	if p := strings.ToLower(strings.TrimSpace(eo.Provider)); (p == "" || p == embed.ProviderAuto) && e.Info().Provider == embed.ProviderBuiltin {
+		// Auto fell back to the built-in embedder. If the graph was embedded by Ollama, keep
+		// Ollama: jobs wait for it and search uses keywords meanwhile, rather than filling the
+		// graph with vectors of another model.
+		if model, err := storedModel(ctx, pool); err == nil && strings.HasPrefix(model, embed.ProviderOllama+"/") {
+			eo.Provider = embed.ProviderOllama
+			if e, err = embed.New(ctx, eo); err != nil {
+				return nil, nil, err
+			}
+			log.Warn("Ollama is not answering but the knowledge graph was embedded by it: staying with Ollama (embed jobs wait, search uses keywords until it is back); --embedder builtin switches", "model", model)
+		}
+	}
+	ins, err := jobs.NewInserter(pool, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return knowledge.New(pool, knowledge.Options{Queue: jobs.EmbedQueue{Client: ins}, Embedder: e, Logger: log}), e, nil
+}
+
+// storedModel returns the model of some embedded row, "" if none.
+func storedModel(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	var model string
+	err := pool.QueryRow(ctx, `SELECT coalesce((SELECT embedding_model FROM entities WHERE embed_state = 'embedded' LIMIT 1),
+		(SELECT embedding_model FROM episodes WHERE embed_state = 'embedded' LIMIT 1), '')`).Scan(&model)
+	return model, err
+}
+
+// addEmbedding registers the embed worker when the graph has an embedder.
+func addEmbedding(c *cli.Context, reg *jobs.Registry, store *knowledge.Store, e embed.Embedder) error {
+	if e == nil {
+		return nil
+	}
+	sweep, backoff := c.Duration("embed-sweep"), c.Duration("embed-max-backoff")
+	if sweep <= 0 || backoff <= 0 {
+		return cli.Exit("--embed-sweep and --embed-max-backoff must be positive", 2)
+	}
+	return jobs.AddEmbedding(reg, store, e, jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff,
+		Pipeline: knowledge.EmbedOptions{Batch: c.Int("embed-batch")}, Logger: slog.Default()})
+}
