@@ -131,19 +131,19 @@ func (s *Store) embedBatch(ctx context.Context, emb embed.Embedder, dims int, ba
 					rest = append(rest, c)
 				}
 			}
-			if err := s.settle(ctx, failed, perm.Reason, st); err != nil {
+			if err := s.settle(ctx, failed, perm.Reason, "", st); err != nil {
 				return err
 			}
 			batch = rest
 		case errors.As(err, &perm):
 			s.opts.Logger.Warn("embedding failed for good: rows marked failed", "rows", len(batch), "model", info.String(), "err", err)
-			return s.settle(ctx, batch, perm.Reason, st)
+			return s.settle(ctx, batch, perm.Reason, ModelLabel(info), st)
 		default:
 			// Transient or unknown: release the rows so that the retry (or another worker) can claim
 			// them at once, and let the caller's backoff decide when.
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if rerr := s.settle(uctx, batch, "", st); rerr != nil {
+			if rerr := s.settle(uctx, batch, "", "", st); rerr != nil {
 				s.opts.Logger.Warn("releasing claimed rows failed; their lease expires on its own", "err", rerr)
 			}
 			return fmt.Errorf("embed %d rows with %s: %w", len(batch), info, err)
@@ -188,12 +188,10 @@ func (s *Store) put(ctx context.Context, model string, batch []claimed, vecs [][
 	return nil
 }
 
-// settle marks rows failed with reason, or with reason "" releases their lease.
-func (s *Store) settle(ctx context.Context, rows []claimed, reason string, st *EmbedStats) error {
-	var r *string
-	if reason != "" {
-		r = &reason
-	}
+// settle marks rows failed with reason (by model, when no input is to blame), or with reason ""
+// releases their lease.
+func (s *Store) settle(ctx context.Context, rows []claimed, reason, model string, st *EmbedStats) error {
+	r, m := nullable(reason), nullable(model)
 	for _, kind := range []string{KindEntity, KindEpisode} {
 		var ids []int64
 		var hashes []uuid.UUID
@@ -207,7 +205,7 @@ func (s *Store) settle(ctx context.Context, rows []claimed, reason string, st *E
 			continue
 		}
 		var n int
-		if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_settle($1, $2, $3, $4)`, kind, ids, hashes, r).Scan(&n); err != nil {
+		if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_settle($1, $2, $3, $4, $5)`, kind, ids, hashes, r, m).Scan(&n); err != nil {
 			return wrap(err, "settle %d %s rows", len(ids), kind)
 		}
 		if r != nil {
@@ -215,6 +213,24 @@ func (s *Store) settle(ctx context.Context, rows []claimed, reason string, st *E
 		}
 	}
 	return nil
+}
+
+// RetryModelFailures queues again the rows that failed for a reason no input was to blame for
+// (model missing, wrong size), for after the cause was fixed; cairn calls it at start. Rows whose
+// own text cannot be embedded stay failed until their text changes.
+func (s *Store) RetryModelFailures(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `WITH e AS (
+			UPDATE entities SET embed_state = 'pending', embed_error = NULL, embed_failed_model = NULL
+			WHERE embed_state = 'failed' AND embed_failed_model IS NOT NULL RETURNING 1),
+		p AS (
+			UPDATE episodes SET embed_state = 'pending', embed_error = NULL, embed_failed_model = NULL
+			WHERE embed_state = 'failed' AND embed_failed_model IS NOT NULL RETURNING 1)
+		SELECT (SELECT count(*) FROM e) + (SELECT count(*) FROM p)`).Scan(&n)
+	if err != nil {
+		return 0, wrap(err, "queue failed rows again")
+	}
+	return n, nil
 }
 
 // VectorText formats v the way pgvector reads a vector: [x,y,…].
@@ -373,7 +389,7 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 		st.Warnings = append(st.Warnings, fmt.Sprintf("%d rows carry vectors of another model than %s; search by meaning skips them until `cairn reindex` re-embeds them (see models)", n, st.ModelLabel))
 	}
 	if n := st.Entities.Failed + st.Episodes.Failed; n > 0 {
-		st.Warnings = append(st.Warnings, fmt.Sprintf("%d rows failed to embed (see failures); editing a row's text queues it again", n))
+		st.Warnings = append(st.Warnings, fmt.Sprintf("%d rows failed to embed (see failures): a row whose text is to blame is queued again when its text changes; the rest when cairn restarts, after the cause is fixed", n))
 	}
 	return st, nil
 }

@@ -340,6 +340,14 @@ func TestKnowledgeWrongDimensionModel(t *testing.T) {
 	if res.Mode != "keyword" || !strings.Contains(res.Fallback, "vector(768)") || len(res.Results) != 1 {
 		t.Fatalf("search = %+v", res)
 	}
+
+	// The operator configures a model of the right size and restarts: the row is embedded.
+	cs.Close()
+	cs = ollamaClient(t, db, ollama, "--embed-model", "nomic-embed-text")
+	st = waitEmbedded(t, cs, 1)
+	if len(st.Failures) != 0 || st.Models[0].Model != "ollama/nomic-embed-text/768" {
+		t.Fatalf("after the restart: %+v", st)
+	}
 }
 
 func TestKnowledgeBadArguments(t *testing.T) {
@@ -377,5 +385,30 @@ func TestKnowledgeBadArguments(t *testing.T) {
 		{"knowledge_neighbors", map[string]any{"entity": 1, "entity_type": "service"}, []string{"type goes with a name"}},
 	} {
 		fails(t, cs, tc.tool, tc.args, tc.wants...)
+	}
+}
+
+// A text the model cannot take fails alone, with the reason; its batch is embedded.
+func TestKnowledgePoisonRowFailsAlone(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	ollama := embedtest.New()
+	defer ollama.Close()
+	ollama.SetMaxInputChars(300)
+	ollama.SetDelay(500 * time.Millisecond) // so that all three are pending when the first job runs
+	cs := ollamaClient(t, db, ollama)
+	long := ok(t, cs, "knowledge_add_episode", map[string]any{"content": strings.Repeat("stack frame ", 100), "episode_type": "error"})
+	for _, c := range []string{"short one", "short two"} {
+		ok(t, cs, "knowledge_add_episode", map[string]any{"content": c})
+	}
+	var st knowledge.Status
+	waitFor(t, 20*time.Second, "two embedded, one failed", func() (bool, string) {
+		st = status(t, cs)
+		return st.Episodes.Embedded == 2 && st.Episodes.Failed == 1, fmt.Sprintf("%+v", st.Episodes)
+	})
+	var got KnowledgeGet
+	decode(t, ok(t, cs, "knowledge_get", map[string]any{"kind": "episode", "id": long["id"]}), &got)
+	if got.Episode.State != "failed" || !strings.Contains(got.Episode.Error, "longer than model") {
+		t.Fatalf("long episode = %+v", got.Episode)
 	}
 }

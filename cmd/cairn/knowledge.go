@@ -71,7 +71,13 @@ func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*know
 	if err != nil {
 		return nil, nil, err
 	}
-	return knowledge.New(pool, knowledge.Options{Queue: jobs.EmbedQueue{Client: ins}, Embedder: e, Logger: log}), e, nil
+	store := knowledge.New(pool, knowledge.Options{Queue: jobs.EmbedQueue{Client: ins}, Embedder: e, Logger: log})
+	if n, err := store.RetryModelFailures(ctx); err != nil {
+		return nil, nil, err
+	} else if n > 0 {
+		log.Info("queued again the knowledge rows that failed for a model-level reason", "rows", n)
+	}
+	return store, e, nil
 }
 
 // storedModel returns the model of some embedded row, "" if none.

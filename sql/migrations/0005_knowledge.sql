@@ -52,6 +52,9 @@ CREATE TABLE entities (
 	embedded_hash     uuid,
 	embed_state       text NOT NULL DEFAULT 'pending' CHECK (embed_state IN ('pending', 'embedded', 'failed', 'external')),
 	embed_error       text,
+	-- For a failure no input can be blamed for (model missing, wrong size): the model that
+	-- failed. Such rows are queued again when cairn starts, after the operator fixed the cause.
+	embed_failed_model text,
 	embed_lease_until timestamptz,
 	embedded_at       timestamptz,
 	created_at        timestamptz NOT NULL DEFAULT now(),
@@ -83,6 +86,7 @@ CREATE TABLE episodes (
 	embedded_hash      uuid,
 	embed_state        text NOT NULL DEFAULT 'pending' CHECK (embed_state IN ('pending', 'embedded', 'failed', 'external')),
 	embed_error        text,
+	embed_failed_model text,
 	embed_lease_until  timestamptz,
 	embedded_at        timestamptz
 );
@@ -154,11 +158,13 @@ BEGIN
 		NEW.embedded_hash := NEW.content_hash;
 		NEW.embed_state := 'external';
 		NEW.embed_error := NULL;
+		NEW.embed_failed_model := NULL;
 		NEW.embedded_at := now();
 	ELSIF text_changed OR (vector_written AND NEW.embedding IS NULL) THEN
 		-- The old vector (if any) keeps answering searches until the new one is written.
 		NEW.embed_state := 'pending';
 		NEW.embed_error := NULL;
+		NEW.embed_failed_model := NULL;
 		NEW.embed_lease_until := NULL;
 	END IF;
 	RETURN NEW;
@@ -216,12 +222,12 @@ BEGIN
 	PERFORM set_config('cairn.embed_writer', 'on', true);
 	IF kind = 'entity' THEN
 		UPDATE entities e SET embedding = v.vec::vector, embedding_model = model, embedded_hash = v.h,
-			embed_state = 'embedded', embed_error = NULL, embed_lease_until = NULL, embedded_at = now()
+			embed_state = 'embedded', embed_error = NULL, embed_failed_model = NULL, embed_lease_until = NULL, embedded_at = now()
 		FROM unnest(ids, hashes, vectors) AS v (id, h, vec)
 		WHERE e.id = v.id AND e.content_hash = v.h;
 	ELSIF kind = 'episode' THEN
 		UPDATE episodes p SET embedding = v.vec::vector, embedding_model = model, embedded_hash = v.h,
-			embed_state = 'embedded', embed_error = NULL, embed_lease_until = NULL, embedded_at = now()
+			embed_state = 'embedded', embed_error = NULL, embed_failed_model = NULL, embed_lease_until = NULL, embedded_at = now()
 		FROM unnest(ids, hashes, vectors) AS v (id, h, vec)
 		WHERE p.id = v.id AND p.content_hash = v.h;
 	ELSE
@@ -233,9 +239,10 @@ BEGIN
 END
 $$;
 
--- Marks rows that can never be embedded as they are (reason says why and what to do), or, with
--- reason NULL, releases their lease so that another attempt can claim them at once.
-CREATE FUNCTION cairn_knowledge_settle(kind text, ids bigint[], hashes uuid[], reason text)
+-- Marks rows that can never be embedded as they are (reason says why and what to do; failed_model
+-- is set when no input is to blame), or, with reason NULL, releases their lease so that another
+-- attempt can claim them at once.
+CREATE FUNCTION cairn_knowledge_settle(kind text, ids bigint[], hashes uuid[], reason text, failed_model text)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -245,13 +252,15 @@ BEGIN
 	IF kind = 'entity' THEN
 		UPDATE entities e SET embed_lease_until = NULL,
 			embed_state = CASE WHEN reason IS NULL THEN e.embed_state ELSE 'failed' END,
-			embed_error = coalesce(reason, e.embed_error)
+			embed_error = coalesce(reason, e.embed_error),
+			embed_failed_model = CASE WHEN reason IS NULL THEN e.embed_failed_model ELSE failed_model END
 		FROM unnest(ids, hashes) AS v (id, h)
 		WHERE e.id = v.id AND e.content_hash = v.h AND e.embed_state = 'pending';
 	ELSIF kind = 'episode' THEN
 		UPDATE episodes p SET embed_lease_until = NULL,
 			embed_state = CASE WHEN reason IS NULL THEN p.embed_state ELSE 'failed' END,
-			embed_error = coalesce(reason, p.embed_error)
+			embed_error = coalesce(reason, p.embed_error),
+			embed_failed_model = CASE WHEN reason IS NULL THEN p.embed_failed_model ELSE failed_model END
 		FROM unnest(ids, hashes) AS v (id, h)
 		WHERE p.id = v.id AND p.content_hash = v.h AND p.embed_state = 'pending';
 	ELSE
