@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cairnBin is the cairn binary the CLI tests run, built once in TestMain.
+var cairnBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cairn-cli-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cairnBin = filepath.Join(dir, "cairn")
+	build := exec.Command("go", "build", "-o", cairnBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build cairn:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cliResult is what one run of the binary did.
+type cliResult struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// runCLI runs the cairn binary with args and the environment extra (KEY=value) on top of one
+// without the test cluster's PG*, DATABASE_URL and CAIRN_ variables, so that only what the test
+// passes decides where cairn connects. It fails the test if the binary cannot be run or takes
+// longer than two minutes.
+func runCLI(t *testing.T, extra []string, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cairnBin, args...)
+	cmd.Env = append(cleanEnv(), extra...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := cliResult{Stdout: out.String(), Stderr: errOut.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.Code = ee.ExitCode()
+	default:
+		t.Fatalf("run cairn %s: %v\nstderr:\n%s", strings.Join(args, " "), err, r.Stderr)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("cairn %s did not finish within two minutes\nstderr:\n%s", strings.Join(args, " "), r.Stderr)
+	}
+	return r
+}
+
+// cleanEnv is the environment without the test cluster's PG* variables (and cairn's own).
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "CAIRN_") || strings.HasPrefix(kv, "OLLAMA_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+func TestVersionRuns(t *testing.T) {
+	r := runCLI(t, nil, "version")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "cairn") {
+		t.Fatalf("cairn version: %+v", r)
+	}
+}
