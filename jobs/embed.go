@@ -48,21 +48,20 @@ type EmbedOptions struct {
 // EmbedWorker embeds pending knowledge rows.
 type EmbedWorker struct {
 	river.WorkerDefaults[EmbedArgs]
-	store    *knowledge.Store
-	embedder embed.Embedder
-	opts     EmbedOptions
+	store *knowledge.Store
+	opts  EmbedOptions
 }
 
 // Work runs the pipeline. A transient embedder failure is returned, so River retries the job with
 // backoff (the rows stay pending meanwhile); when the run's time budget ends with rows left it
 // queues the next run itself.
 func (w *EmbedWorker) Work(ctx context.Context, job *river.Job[EmbedArgs]) error {
-	st, err := w.store.EmbedPending(ctx, w.embedder, w.opts.Pipeline)
+	st, err := w.store.EmbedPending(ctx, w.opts.Pipeline)
 	if st.Embedded+st.Failed+st.Stale > 0 {
 		w.opts.Logger.Debug("embedded knowledge rows", "embedded", st.Embedded, "failed", st.Failed, "stale", st.Stale, "more", st.More)
 	}
 	if st.Failed > 0 {
-		w.opts.Logger.Warn("knowledge rows cannot be embedded; knowledge_status lists why", "rows", st.Failed, "model", w.embedder.Info().String())
+		w.opts.Logger.Warn("knowledge rows cannot be embedded; knowledge_status lists why", "rows", st.Failed)
 	}
 	if err != nil && job.Args.Sweep {
 		w.opts.Logger.Debug("embed sweep failed; the next sweep tries again", "err", err)
@@ -93,8 +92,9 @@ func (w *EmbedWorker) Timeout(*river.Job[EmbedArgs]) time.Duration {
 	return w.opts.Pipeline.Budget + embed.DefaultTimeout + time.Minute
 }
 
-// AddEmbedding registers the embed worker and the periodic sweep (run at start too).
-func AddEmbedding(r *Registry, store *knowledge.Store, e embed.Embedder, opts EmbedOptions) error {
+// AddEmbedding registers the embed worker and the periodic sweep (run at start too). The store
+// chooses the embedder of each kind.
+func AddEmbedding(r *Registry, store *knowledge.Store, opts EmbedOptions) error {
 	if opts.Sweep <= 0 {
 		opts.Sweep = DefaultEmbedSweep
 	}
@@ -107,7 +107,7 @@ func AddEmbedding(r *Registry, store *knowledge.Store, e embed.Embedder, opts Em
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := AddWorker(r, &EmbedWorker{store: store, embedder: e, opts: opts}); err != nil {
+	if err := AddWorker(r, &EmbedWorker{store: store, opts: opts}); err != nil {
 		return err
 	}
 	return r.AddPeriodic(opts.Sweep, func() (river.JobArgs, *river.InsertOpts) { return EmbedArgs{Sweep: true}, nil },

@@ -44,11 +44,13 @@ type claimed struct {
 	text string
 }
 
-// EmbedPending embeds pending rows, batch by batch, until none is left or the budget is spent.
-// The embed call runs outside any transaction; each vector is written only if its row's text is
-// unchanged. A *embed.TransientError (Ollama down, slow, 5xx) releases the batch and is returned
-// for the caller to retry later; rows that can never be embedded are marked failed with the reason.
-func (s *Store) EmbedPending(ctx context.Context, emb embed.Embedder, opts EmbedOptions) (EmbedStats, error) {
+// EmbedPending embeds pending rows, batch by batch and kind by kind, until none is left or the
+// budget is spent, each kind with its recorded model (the configured one until a model is
+// recorded). The embed call runs outside any transaction; each vector is written only if its
+// row's text is unchanged. A *embed.TransientError (Ollama down, slow, 5xx) releases the batch
+// and is returned for the caller to retry later; rows that can never be embedded are marked
+// failed with the reason.
+func (s *Store) EmbedPending(ctx context.Context, opts EmbedOptions) (EmbedStats, error) {
 	if opts.Batch <= 0 {
 		opts.Batch = embed.DefaultBatchSize
 	}
@@ -58,47 +60,66 @@ func (s *Store) EmbedPending(ctx context.Context, emb embed.Embedder, opts Embed
 	if opts.Budget <= 0 {
 		opts.Budget = 20 * time.Second
 	}
-	dims, err := s.VectorDimensions(ctx)
-	if err != nil {
-		return EmbedStats{}, err
-	}
 	var st EmbedStats
 	deadline := time.Now().Add(opts.Budget)
-	for {
-		if time.Now().After(deadline) {
-			st.More = true
-			return st, nil
-		}
-		batch, err := s.claim(ctx, opts.Batch, opts.Lease)
+	for _, kind := range []string{KindEntity, KindEpisode} {
+		dims, err := s.ColumnDimensions(ctx, kind)
 		if err != nil {
 			return st, err
 		}
-		if len(batch) == 0 {
-			return st, nil
-		}
-		if err := s.embedBatch(ctx, emb, dims, batch, &st); err != nil {
-			return st, err
+		for {
+			if time.Now().After(deadline) {
+				st.More = true
+				return st, nil
+			}
+			batch, err := s.claim(ctx, kind, opts.Batch, opts.Lease)
+			if err != nil {
+				return st, err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			// Asked per batch: a reindex may switch the kind's model at any time.
+			emb, err := s.embedderFor(ctx, kind)
+			if err != nil {
+				s.release(ctx, batch)
+				return st, fmt.Errorf("embed %ss: %w", kind, err)
+			}
+			if err := s.embedBatch(ctx, emb, dims, batch, &st); err != nil {
+				return st, err
+			}
 		}
 	}
+	return st, nil
 }
 
-func (s *Store) claim(ctx context.Context, n int, lease time.Duration) ([]claimed, error) {
-	rows, err := s.pool.Query(ctx, `SELECT kind, id, content_hash, body FROM cairn_knowledge_claim($1, $2)`, n, lease)
+func (s *Store) claim(ctx context.Context, kind string, n int, lease time.Duration) ([]claimed, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, content_hash, body FROM cairn_knowledge_claim($1, $2, $3)`, kind, n, lease)
 	if err != nil {
-		return nil, wrap(err, "claim rows to embed")
+		return nil, wrap(err, "claim %ss to embed", kind)
 	}
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
-		var c claimed
-		return c, r.Scan(&c.kind, &c.id, &c.hash, &c.text)
+		c := claimed{kind: kind}
+		return c, r.Scan(&c.id, &c.hash, &c.text)
 	})
 	if err != nil {
-		return nil, wrap(err, "claim rows to embed")
+		return nil, wrap(err, "claim %ss to embed", kind)
 	}
 	return cs, nil
 }
 
-// embedBatch embeds one claimed batch. Inputs the embedder names as impossible are failed and the
-// rest embedded again, so one poison row never holds back its batch.
+// release gives claimed rows back at once, so that a retry (or another worker) can claim them
+// without waiting for the lease, even when ctx is already cancelled.
+func (s *Store) release(ctx context.Context, batch []claimed) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.settle(uctx, batch, "", "", &EmbedStats{}); err != nil {
+		s.opts.Logger.Warn("releasing claimed rows failed; their lease expires on its own", "err", err)
+	}
+}
+
+// embedBatch embeds one claimed batch (all of one kind). Inputs the embedder names as impossible
+// are failed and the rest embedded again, so one poison row never holds back its batch.
 func (s *Store) embedBatch(ctx context.Context, emb embed.Embedder, dims int, batch []claimed, st *EmbedStats) error {
 	info := emb.Info()
 	for len(batch) > 0 {
@@ -110,14 +131,14 @@ func (s *Store) embedBatch(ctx context.Context, emb embed.Embedder, dims int, ba
 		if err == nil {
 			if bad := wrongSize(vecs, dims); bad > 0 {
 				err = &embed.PermanentError{Reason: fmt.Sprintf(
-					"model %s returned %d-dimension vectors but the knowledge graph stores vector(%d): configure a %d-dimension model (--embed-model), or re-embed everything with `cairn reindex --model %s --dims %d`",
-					info.Model, bad, dims, dims, info.Model, bad)}
+					"model %s returned %d-dimension vectors but %s.embedding is vector(%d): configure a %d-dimension model (--embed-model), or re-embed everything with `cairn reindex --model %s --dims %d`",
+					info.Model, bad, table(batch[0].kind), dims, dims, info.Model, bad)}
 			}
 		}
 		var perm *embed.PermanentError
 		switch {
 		case err == nil:
-			return s.put(ctx, ModelLabel(info), batch, vecs, st)
+			return s.put(ctx, info, batch, vecs, st)
 		case errors.As(err, &perm) && len(perm.Inputs) > 0:
 			bad := make(map[int]bool, len(perm.Inputs))
 			for _, i := range perm.Inputs {
@@ -139,14 +160,9 @@ func (s *Store) embedBatch(ctx context.Context, emb embed.Embedder, dims int, ba
 			s.opts.Logger.Warn("embedding failed for good: rows marked failed", "rows", len(batch), "model", info.String(), "err", err)
 			return s.settle(ctx, batch, perm.Reason, ModelLabel(info), st)
 		default:
-			// Transient or unknown: release the rows so that the retry (or another worker) can claim
-			// them at once, and let the caller's backoff decide when.
-			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if rerr := s.settle(uctx, batch, "", "", st); rerr != nil {
-				s.opts.Logger.Warn("releasing claimed rows failed; their lease expires on its own", "err", rerr)
-			}
-			return fmt.Errorf("embed %d rows with %s: %w", len(batch), info, err)
+			// Transient or unknown: give the rows back and let the caller's backoff decide when.
+			s.release(ctx, batch)
+			return fmt.Errorf("embed %d %ss with %s: %w", len(batch), batch[0].kind, info, err)
 		}
 	}
 	return nil
@@ -162,28 +178,29 @@ func wrongSize(vecs [][]float32, dims int) int {
 	return 0
 }
 
-// put writes vectors, one statement per kind; rows whose text changed since the claim are skipped.
-func (s *Store) put(ctx context.Context, model string, batch []claimed, vecs [][]float32, st *EmbedStats) error {
-	for _, kind := range []string{KindEntity, KindEpisode} {
-		var ids []int64
-		var hashes []uuid.UUID
-		var texts []string
-		for i, c := range batch {
-			if c.kind == kind {
-				ids = append(ids, c.id)
-				hashes = append(hashes, c.hash)
-				texts = append(texts, VectorText(vecs[i]))
-			}
-		}
-		if len(ids) == 0 {
-			continue
-		}
-		var n int
-		if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_put_vectors($1, $2, $3, $4, $5)`, kind, ids, hashes, texts, model).Scan(&n); err != nil {
-			return wrap(err, "write %d %s vectors", len(ids), kind)
-		}
-		st.Embedded += n
-		st.Stale += len(ids) - n
+// put writes one kind's vectors; rows whose text changed since the claim are skipped, and so is
+// the whole batch if a reindex switched the kind to another model meanwhile.
+func (s *Store) put(ctx context.Context, info embed.Info, batch []claimed, vecs [][]float32, st *EmbedStats) error {
+	ids := make([]int64, len(batch))
+	hashes := make([]uuid.UUID, len(batch))
+	texts := make([]string, len(batch))
+	for i, c := range batch {
+		ids[i], hashes[i], texts[i] = c.id, c.hash, VectorText(vecs[i])
+	}
+	kind := batch[0].kind
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_put_vectors($1, $2, $3, $4, $5, $6, $7)`,
+		kind, ids, hashes, texts, info.Provider, info.Model, info.Dimensions).Scan(&n); err != nil {
+		return wrap(err, "write %d %s vectors", len(ids), kind)
+	}
+	st.Embedded += n
+	st.Stale += len(ids) - n
+	switch {
+	case n == 0:
+		s.forgetModels() // perhaps switched: the next batch asks again
+		s.release(ctx, batch)
+	case !s.knows(kind):
+		s.forgetModels() // these vectors recorded the kind's model
 	}
 	return nil
 }
@@ -246,150 +263,3 @@ func VectorText(v []float32) string {
 	return string(append(b, ']'))
 }
 
-// Counts are one kind's rows by embed state.
-type Counts struct {
-	Total    int64 `json:"total"`
-	Embedded int64 `json:"embedded"`
-	Pending  int64 `json:"pending"`
-	Failed   int64 `json:"failed"`
-	// External counts vectors written by SQL (insert_vector) rather than by cairn's embedder.
-	External int64 `json:"external"`
-	// OtherModel counts rows embedded by a model other than the one in use: search by meaning
-	// skips them until `cairn reindex` re-embeds them.
-	OtherModel int64 `json:"other_model"`
-}
-
-// ModelCount is how many rows of a kind carry vectors of one model.
-type ModelCount struct {
-	Kind  string `json:"kind"`
-	Model string `json:"model"`
-	Rows  int64  `json:"rows"`
-}
-
-// Failure is a reason rows failed to embed, with how many.
-type Failure struct {
-	Kind   string `json:"kind"`
-	Reason string `json:"reason"`
-	Rows   int64  `json:"rows"`
-}
-
-// Status is the state of the graph and its embeddings.
-type Status struct {
-	Provider   string `json:"provider"`
-	Model      string `json:"model"`
-	Dimensions int    `json:"dimensions"`
-	// ModelLabel is what vectors made now are stored under.
-	ModelLabel       string `json:"model_label"`
-	ColumnDimensions int    `json:"column_dimensions"`
-	Entities         Counts `json:"entities"`
-	Episodes         Counts `json:"episodes"`
-	Relations        int64  `json:"relations"`
-	// InvalidRelations are facts that were replaced or ended, kept for history.
-	InvalidRelations int64 `json:"invalid_relations"`
-	// OldestPending is when the longest-waiting pending row was written; nil if none waits.
-	OldestPending        *time.Time   `json:"oldest_pending,omitempty"`
-	OldestPendingSeconds float64      `json:"oldest_pending_seconds"`
-	Models               []ModelCount `json:"models"`
-	Failures             []Failure    `json:"failures"`
-	Warnings             []string     `json:"warnings"`
-}
-
-const statusSQL = `
-SELECT 'entity', count(*), count(*) FILTER (WHERE embed_state = 'embedded'), count(*) FILTER (WHERE embed_state = 'pending'),
-	count(*) FILTER (WHERE embed_state = 'failed'), count(*) FILTER (WHERE embed_state = 'external'),
-	count(*) FILTER (WHERE embedding IS NOT NULL AND embed_state <> 'external' AND embedding_model IS DISTINCT FROM $1),
-	min(updated_at) FILTER (WHERE embed_state = 'pending')
-FROM entities
-UNION ALL
-SELECT 'episode', count(*), count(*) FILTER (WHERE embed_state = 'embedded'), count(*) FILTER (WHERE embed_state = 'pending'),
-	count(*) FILTER (WHERE embed_state = 'failed'), count(*) FILTER (WHERE embed_state = 'external'),
-	count(*) FILTER (WHERE embedding IS NOT NULL AND embed_state <> 'external' AND embedding_model IS DISTINCT FROM $1),
-	min(updated_at) FILTER (WHERE embed_state = 'pending')
-FROM episodes`
-
-// Status counts rows by embed state and model and lists why rows failed.
-func (s *Store) Status(ctx context.Context) (Status, error) {
-	dims, err := s.VectorDimensions(ctx)
-	if err != nil {
-		return Status{}, err
-	}
-	st := Status{ColumnDimensions: dims, Models: []ModelCount{}, Failures: []Failure{}, Warnings: []string{}}
-	if e := s.opts.Embedder; e != nil {
-		i := e.Info()
-		st.Provider, st.Model, st.Dimensions, st.ModelLabel = i.Provider, i.Model, i.Dimensions, ModelLabel(i)
-		if i.Dimensions != 0 && i.Dimensions != dims {
-			st.Warnings = append(st.Warnings, fmt.Sprintf("the embedder makes %d-dimension vectors but the graph stores vector(%d): nothing new can be embedded until the model matches or `cairn reindex --dims %d` runs", i.Dimensions, dims, i.Dimensions))
-		}
-	} else {
-		st.Warnings = append(st.Warnings, "no embedder is configured: search is by keyword only")
-	}
-	b := &pgx.Batch{}
-	b.Queue(statusSQL, st.ModelLabel)
-	b.Queue(`SELECT count(*) FILTER (WHERE invalid_at IS NULL), count(*) FILTER (WHERE invalid_at IS NOT NULL) FROM relations`)
-	b.Queue(`SELECT kind, model, count(*) FROM (
-			SELECT 'entity' AS kind, embedding_model AS model FROM entities WHERE embedding IS NOT NULL
-			UNION ALL SELECT 'episode', embedding_model FROM episodes WHERE embedding IS NOT NULL) m
-		GROUP BY 1, 2 ORDER BY 1, 3 DESC`)
-	b.Queue(`SELECT kind, reason, count(*) FROM (
-			SELECT 'entity' AS kind, embed_error AS reason FROM entities WHERE embed_state = 'failed'
-			UNION ALL SELECT 'episode', embed_error FROM episodes WHERE embed_state = 'failed') f
-		GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10`)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	rows, err := br.Query()
-	if err != nil {
-		return Status{}, wrap(err, "knowledge status")
-	}
-	for rows.Next() {
-		var kind string
-		var c Counts
-		var oldest *time.Time
-		if err := rows.Scan(&kind, &c.Total, &c.Embedded, &c.Pending, &c.Failed, &c.External, &c.OtherModel, &oldest); err != nil {
-			return Status{}, wrap(err, "knowledge status")
-		}
-		if kind == KindEntity {
-			st.Entities = c
-		} else {
-			st.Episodes = c
-		}
-		if oldest != nil && (st.OldestPending == nil || oldest.Before(*st.OldestPending)) {
-			st.OldestPending = oldest
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return Status{}, wrap(err, "knowledge status")
-	}
-	if err := br.QueryRow().Scan(&st.Relations, &st.InvalidRelations); err != nil {
-		return Status{}, wrap(err, "knowledge status")
-	}
-	rows, err = br.Query()
-	if err != nil {
-		return Status{}, wrap(err, "knowledge status")
-	}
-	if st.Models, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ModelCount, error) {
-		var m ModelCount
-		return m, r.Scan(&m.Kind, &m.Model, &m.Rows)
-	}); err != nil {
-		return Status{}, wrap(err, "knowledge status")
-	}
-	rows, err = br.Query()
-	if err != nil {
-		return Status{}, wrap(err, "knowledge status")
-	}
-	if st.Failures, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Failure, error) {
-		var f Failure
-		return f, r.Scan(&f.Kind, &f.Reason, &f.Rows)
-	}); err != nil {
-		return Status{}, wrap(err, "knowledge status")
-	}
-	if st.OldestPending != nil {
-		st.OldestPendingSeconds = time.Since(*st.OldestPending).Seconds()
-	}
-	if n := st.Entities.OtherModel + st.Episodes.OtherModel; n > 0 {
-		st.Warnings = append(st.Warnings, fmt.Sprintf("%d rows carry vectors of another model than %s; search by meaning skips them until `cairn reindex` re-embeds them (see models)", n, st.ModelLabel))
-	}
-	if n := st.Entities.Failed + st.Episodes.Failed; n > 0 {
-		st.Warnings = append(st.Warnings, fmt.Sprintf("%d rows failed to embed (see failures): a row whose text is to blame is queued again when its text changes; the rest when cairn restarts, after the cause is fixed", n))
-	}
-	return st, nil
-}

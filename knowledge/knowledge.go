@@ -50,8 +50,13 @@ type Options struct {
 	// Queue receives a job for every write that leaves text to embed; nil leaves the rows to the
 	// periodic sweep (see jobs.AddEmbedding), which is also what embeds rows written by raw SQL.
 	Queue Queue
-	// Embedder embeds search queries; nil makes every search a keyword search, saying why.
+	// Embedder is the embedder this process was configured with. It embeds a kind until the
+	// kind's model is recorded (by its first vectors); after that the recorded model is used.
+	// nil makes every search a keyword search, saying why, and EmbedPending an error.
 	Embedder embed.Embedder
+	// Factory builds an embedder for a recorded model that is not Embedder's (another process,
+	// or `cairn reindex`, chose it); nil means only Embedder's model can be used.
+	Factory func(embed.Info) (embed.Embedder, error)
 	// QueryTimeout bounds embedding a search query before the search falls back to keywords;
 	// default 5 s.
 	QueryTimeout time.Duration
@@ -64,9 +69,17 @@ type Store struct {
 	pool *pgxpool.Pool
 	opts Options
 
-	dimsMu sync.Mutex
-	dims   int
+	mu sync.Mutex
+	// recorded caches knowledge_models for modelsTTL, so that a reindex's switch reaches every
+	// process within that time (searches check the labels in their own snapshot and retry).
+	recorded   map[string]embed.Info
+	recordedAt time.Time
+	// built holds the embedders Factory made, by label.
+	built map[string]embed.Embedder
 }
+
+// modelsTTL is how long a process trusts its copy of the recorded models.
+const modelsTTL = time.Second
 
 // New returns a Store on the pool.
 func New(pool *pgxpool.Pool, opts Options) *Store {
@@ -76,38 +89,111 @@ func New(pool *pgxpool.Pool, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Store{pool: pool, opts: opts}
+	return &Store{pool: pool, opts: opts, built: map[string]embed.Embedder{}}
 }
-
-// Embedder returns the embedder the store searches with, nil if none.
-func (s *Store) Embedder() embed.Embedder { return s.opts.Embedder }
 
 // ModelLabel is what is stored in embedding_model for vectors an embedder makes:
 // provider/model/dimensions, e.g. "ollama/nomic-embed-text/768".
 func ModelLabel(i embed.Info) string { return i.String() }
 
-// VectorDimensions returns the size of the graph's vector columns (768 unless re-indexed), so
-// that the built-in embedder can be made to match and a model of another size refused.
-func (s *Store) VectorDimensions(ctx context.Context) (int, error) {
-	s.dimsMu.Lock()
-	defer s.dimsMu.Unlock()
-	if s.dims > 0 {
-		return s.dims, nil
+// Models returns the model recorded for each kind that has vectors, by kind.
+func (s *Store) Models(ctx context.Context) (map[string]embed.Info, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recorded != nil && time.Since(s.recordedAt) < modelsTTL {
+		return s.recorded, nil
 	}
+	rows, err := s.pool.Query(ctx, `SELECT kind, provider, model, dimensions FROM knowledge_models`)
+	if err != nil {
+		return nil, wrap(err, "read the knowledge models")
+	}
+	m := map[string]embed.Info{}
+	for rows.Next() {
+		var kind string
+		var i embed.Info
+		if err := rows.Scan(&kind, &i.Provider, &i.Model, &i.Dimensions); err != nil {
+			return nil, wrap(err, "read the knowledge models")
+		}
+		m[kind] = i
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "read the knowledge models")
+	}
+	s.recorded, s.recordedAt = m, time.Now()
+	return m, nil
+}
+
+// forgetModels drops the cached models, after a search saw that they changed.
+func (s *Store) forgetModels() {
+	s.mu.Lock()
+	s.recorded = nil
+	s.mu.Unlock()
+}
+
+// knows reports whether the cached models include kind.
+func (s *Store) knows(kind string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.recorded[kind]
+	return ok
+}
+
+// embedderFor returns the embedder of a kind: its recorded model's, or the configured one while
+// none is recorded.
+func (s *Store) embedderFor(ctx context.Context, kind string) (embed.Embedder, error) {
+	models, err := s.Models(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, ok := models[kind]
+	conf := s.opts.Embedder
+	switch {
+	case !ok && conf == nil, ok && conf == nil && s.opts.Factory == nil:
+		return nil, errors.New("no embedder is configured")
+	case !ok:
+		return conf, nil
+	case conf != nil && conf.Info() == rec:
+		return conf, nil
+	case s.opts.Factory == nil:
+		return nil, fmt.Errorf("the graph's %ss are embedded with %s but this process has %s; configure that model (or run `cairn reindex`)", kind, rec, conf.Info())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	label := ModelLabel(rec)
+	if e, ok := s.built[label]; ok {
+		return e, nil
+	}
+	e, err := s.opts.Factory(rec)
+	if err != nil {
+		return nil, fmt.Errorf("embedder for the recorded model %s: %w", label, err)
+	}
+	s.built[label] = e
+	return e, nil
+}
+
+// ColumnDimensions returns the size of a kind's vector column (768 unless re-indexed).
+func (s *Store) ColumnDimensions(ctx context.Context, kind string) (int, error) {
 	var typmod int
 	err := s.pool.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute
-		WHERE attrelid = to_regclass('entities') AND attname = 'embedding' AND NOT attisdropped`).Scan(&typmod)
+		WHERE attrelid = to_regclass($1) AND attname = 'embedding' AND NOT attisdropped`, table(kind)).Scan(&typmod)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, ErrUnavailable
 		}
-		return 0, fmt.Errorf("read knowledge vector size: %w", err)
+		return 0, fmt.Errorf("read the size of %s.embedding: %w", table(kind), err)
 	}
 	if typmod <= 0 {
-		return 0, errors.New("entities.embedding has no fixed dimension: it must be vector(N)")
+		return 0, fmt.Errorf("%s.embedding has no fixed dimension: it must be vector(N)", table(kind))
 	}
-	s.dims = typmod
 	return typmod, nil
+}
+
+// table is the table holding a kind.
+func table(kind string) string {
+	if kind == KindEpisode {
+		return "episodes"
+	}
+	return "entities"
 }
 
 // ErrUnavailable says the knowledge tables are missing, which happens when the server had no
@@ -176,6 +262,17 @@ func (r EntityRef) check(what string) error {
 	return nil
 }
 
+// missingSchema reports whether an undefined-object message is about the knowledge schema
+// itself, rather than a mistake in a statement.
+func missingSchema(msg string) bool {
+	for _, name := range []string{`"entities"`, `"episodes"`, `"relations"`, `"episode_mentions"`, `"knowledge_models"`, "cairn_knowledge_"} {
+		if strings.Contains(msg, name) && strings.Contains(msg, "does not exist") {
+			return true
+		}
+	}
+	return false
+}
+
 // wrap turns a missing table into ErrUnavailable, leaves typed errors alone, and wraps the rest.
 func wrap(err error, format string, args ...any) error {
 	if callerr.Is(err) {
@@ -184,8 +281,10 @@ func wrap(err error, format string, args ...any) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
-		case "42P01", "42883": // undefined table or function: the migration was deferred
-			return ErrUnavailable
+		case "42P01", "42883": // undefined table or function: was the migration deferred?
+			if missingSchema(pe.Message) {
+				return ErrUnavailable
+			}
 		case "23514", "22001", "22P02", "23503":
 			return fmt.Errorf(format+": %w", append(args, &InputError{Msg: pe.Message})...)
 		}

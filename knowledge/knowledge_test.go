@@ -21,9 +21,9 @@ func newStore(t *testing.T) (*knowledge.Store, *testdb.DB, embed.Embedder) {
 	return knowledge.New(db.Pool, knowledge.Options{Embedder: e}), db, e
 }
 
-func drain(t *testing.T, s *knowledge.Store, e embed.Embedder) knowledge.EmbedStats {
+func drain(t *testing.T, s *knowledge.Store) knowledge.EmbedStats {
 	t.Helper()
-	st, err := s.EmbedPending(context.Background(), e, knowledge.EmbedOptions{})
+	st, err := s.EmbedPending(context.Background(), knowledge.EmbedOptions{})
 	if err != nil {
 		t.Fatalf("embed pending: %v", err)
 	}
@@ -32,7 +32,7 @@ func drain(t *testing.T, s *knowledge.Store, e embed.Embedder) knowledge.EmbedSt
 
 func TestSearchFindsTheRightEpisode(t *testing.T) {
 	t.Parallel()
-	s, _, e := newStore(t)
+	s, _, _ := newStore(t)
 	ctx := context.Background()
 	episodes := []string{
 		"ModuleNotFoundError: No module named 'numpy' when the dashboard starts",
@@ -59,7 +59,7 @@ func TestSearchFindsTheRightEpisode(t *testing.T) {
 	if len(res.Results) == 0 || res.Results[0].ID != ids[0] {
 		t.Fatalf("keyword search before embedding: %+v", res.Results)
 	}
-	if st := drain(t, s, e); st.Embedded != len(episodes) {
+	if st := drain(t, s); st.Embedded != len(episodes) {
 		t.Fatalf("embedded %d, want %d", st.Embedded, len(episodes))
 	}
 	for _, mode := range []string{knowledge.ModeSemantic, knowledge.ModeHybrid} {
@@ -129,7 +129,7 @@ func TestStaleVectorNeverOverwritesNewerText(t *testing.T) {
 			t.Error(err)
 		}
 	}}
-	st := drain(t, s, edit)
+	st := drain(t, knowledge.New(db.Pool, knowledge.Options{Embedder: edit}))
 	if st.Stale != 1 || st.Embedded != 1 {
 		t.Fatalf("stats %+v: want the first vector stale and the second written", st)
 	}
@@ -158,7 +158,7 @@ func (e *editingEmbedder) Embed(ctx context.Context, k embed.Kind, texts []strin
 
 func TestFilteredSearchFillsThePage(t *testing.T) {
 	t.Parallel()
-	s, db, e := newStore(t)
+	s, db, _ := newStore(t)
 	ctx := context.Background()
 	// 2,000 entities, 10% of type "error"; the HNSW scan's first candidates are mostly others.
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO entities (name, entity_type, context)
@@ -166,7 +166,7 @@ func TestFilteredSearchFillsThePage(t *testing.T) {
 		FROM generate_series(1, 2000) i`); err != nil {
 		t.Fatal(err)
 	}
-	if st := drain(t, s, e); st.Embedded != 2000 {
+	if st := drain(t, s); st.Embedded != 2000 {
 		t.Fatalf("embedded %d", st.Embedded)
 	}
 	res, err := s.Search(ctx, knowledge.SearchQuery{Query: "module failures note", EntityType: "error", Limit: 50, Mode: knowledge.ModeSemantic})

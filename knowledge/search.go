@@ -3,6 +3,8 @@ package knowledge
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -78,10 +80,10 @@ sem AS (
 		   AND ($8::timestamptz IS NULL OR created_at >= $8)
 		 ORDER BY embedding <=> $1::vector LIMIT $9)
 		UNION ALL
-		(SELECT 'episode', id, embedding <=> $1::vector FROM episodes
-		 WHERE $11 AND $5 AND embedding_model = $2 AND ($7::text IS NULL OR episode_type = $7)
+		(SELECT 'episode', id, embedding <=> $13::vector FROM episodes
+		 WHERE $15 AND $5 AND embedding_model = $14 AND ($7::text IS NULL OR episode_type = $7)
 		   AND ($8::timestamptz IS NULL OR occurred_at >= $8)
-		 ORDER BY embedding <=> $1::vector LIMIT $9)
+		 ORDER BY embedding <=> $13::vector LIMIT $9)
 	) s
 ),
 kw AS (
@@ -142,17 +144,55 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 		return SearchResult{}, err
 	}
 
+	for attempt := 0; ; attempt++ {
+		res, used, seen, err := s.search(ctx, q, wantEntities, wantEpisodes)
+		if err != nil || attempt > 0 || maps.Equal(used, seen) {
+			return res, err
+		}
+		// A reindex switched a kind's model after this process read it: search again with the
+		// new one, so that no search straddles the switch.
+		s.forgetModels()
+	}
+}
+
+// search runs one search with the models this process believes current. It returns the labels
+// it searched by meaning with and the labels recorded in the statement's own snapshot.
+func (s *Store) search(ctx context.Context, q SearchQuery, wantEntities, wantEpisodes bool) (SearchResult, map[string]string, map[string]string, error) {
 	res := SearchResult{Mode: q.Mode, Results: []Hit{}}
-	var vec *string
+	used := map[string]string{}
+	vecs := map[string]*string{}
+	var why, labels []string
 	if q.Mode != ModeKeyword {
-		v, model, why := s.embedQuery(ctx, q.Query)
-		if why != "" {
-			res.Mode, res.Fallback = ModeKeyword, why
-		} else {
-			vec, res.Model = &v, model
+		byLabel := map[string]string{}
+		for _, kind := range []string{KindEntity, KindEpisode} {
+			if kind == KindEntity && !wantEntities || kind == KindEpisode && !wantEpisodes {
+				continue
+			}
+			v, label, reason := s.embedQuery(ctx, kind, q.Query, byLabel)
+			switch {
+			case reason != "":
+				why = append(why, reason)
+			case label != "":
+				vecs[kind], used[kind] = &v, label
+				if !slices.Contains(labels, label) {
+					labels = append(labels, label)
+				}
+			}
+		}
+		res.Model = strings.Join(labels, ", ")
+		if len(used) == 0 {
+			res.Mode = ModeKeyword
+			if len(why) == 0 {
+				why = append(why, "nothing is embedded yet (knowledge_status says why when rows are waiting)")
+			}
+		}
+		if len(why) > 0 {
+			res.Fallback = strings.Join(why, "; ") + "; searched by keyword"
+			if len(used) > 0 {
+				res.Fallback = strings.Join(why, "; ") + "; those searched by keyword only"
+			}
 		}
 	}
-	semantic := res.Mode != ModeKeyword
 	keyword := res.Mode != ModeSemantic
 	// Each list contributes more candidates than the page so that fusion has something to
 	// reorder; ef_search is the HNSW scan's candidate list and caps what one scan returns.
@@ -163,22 +203,38 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 	efSearch := max(100, candidates)
 
 	b := &pgx.Batch{}
-	b.Queue("BEGIN READ ONLY")
+	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 	b.Queue("SET LOCAL hnsw.ef_search = " + strconv.Itoa(efSearch))
 	b.Queue("SET LOCAL hnsw.iterative_scan = relaxed_order")
-	b.Queue(searchSQL, vec, res.Model, q.Query, wantEntities, wantEpisodes, nullable(q.EntityType), nullable(q.EpisodeType),
-		nullableTime(q.Since), candidates, q.Limit, semantic, keyword)
+	b.Queue(`SELECT kind, label FROM knowledge_models`)
+	b.Queue(searchSQL, vecs[KindEntity], used[KindEntity], q.Query, wantEntities, wantEpisodes, nullable(q.EntityType), nullable(q.EpisodeType),
+		nullableTime(q.Since), candidates, q.Limit, vecs[KindEntity] != nil, keyword,
+		vecs[KindEpisode], used[KindEpisode], vecs[KindEpisode] != nil)
 	b.Queue("COMMIT")
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	for range 3 {
 		if _, err := br.Exec(); err != nil {
-			return SearchResult{}, wrap(err, "search")
+			return res, nil, nil, wrap(err, "search")
 		}
 	}
+	seen := map[string]string{}
 	rows, err := br.Query()
+	if err == nil {
+		err = collectInto(rows, seen)
+	}
 	if err != nil {
-		return SearchResult{}, wrap(err, "search")
+		return res, nil, nil, wrap(err, "search")
+	}
+	// Only the kinds searched by meaning matter: a kind recorded meanwhile was searched by keyword.
+	for kind := range seen {
+		if _, ok := used[kind]; !ok {
+			delete(seen, kind)
+		}
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return res, nil, nil, wrap(err, "search")
 	}
 	res.Results, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Hit, error) {
 		var h Hit
@@ -186,10 +242,10 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 		if err := r.Scan(&h.Kind, &h.ID, &h.Name, &h.Type, &h.Text, &h.SemanticRank, &h.KeywordRank, &h.Distance, &tr, &rrf, &h.EmbedState, &h.At); err != nil {
 			return h, err
 		}
-		switch res.Mode {
-		case ModeHybrid:
+		switch {
+		case res.Mode == ModeHybrid:
 			h.Score = rrf
-		case ModeSemantic:
+		case res.Mode == ModeSemantic && h.Distance != nil:
 			h.Score = 1 - *h.Distance
 		default:
 			h.Score = tr
@@ -197,12 +253,24 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 		return h, nil
 	})
 	if err != nil {
-		return SearchResult{}, wrap(err, "search")
+		return res, nil, nil, wrap(err, "search")
 	}
 	if _, err := br.Exec(); err != nil {
-		return SearchResult{}, wrap(err, "search")
+		return res, nil, nil, wrap(err, "search")
 	}
-	return res, nil
+	return res, used, seen, nil
+}
+
+func collectInto(rows pgx.Rows, m map[string]string) error {
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		m[k] = v
+	}
+	return rows.Err()
 }
 
 // kinds reads which tables a query searches. A type filter implies its kind.
@@ -228,14 +296,23 @@ func kinds(q SearchQuery) (entities, episodes bool, err error) {
 	return entities, episodes, nil
 }
 
-// embedQuery embeds the query within QueryTimeout, returning the vector's text and model label,
-// or why it could not.
-func (s *Store) embedQuery(ctx context.Context, query string) (vec, model, why string) {
-	e := s.opts.Embedder
-	if e == nil {
-		return "", "", "no embedder is configured; searched by keyword"
+// embedQuery embeds the query for searching a kind by meaning, with the kind's recorded model.
+// It returns the vector's text and the model's label, or why the kind cannot be searched by
+// meaning; both empty when the kind has no vectors yet. byLabel caches vectors across kinds.
+func (s *Store) embedQuery(ctx context.Context, kind, query string, byLabel map[string]string) (vec, label, why string) {
+	models, err := s.Models(ctx)
+	if err != nil {
+		return "", "", err.Error()
 	}
-	dims, err := s.VectorDimensions(ctx)
+	rec, ok := models[kind]
+	if !ok {
+		return "", "", ""
+	}
+	label = ModelLabel(rec)
+	if v, ok := byLabel[label]; ok {
+		return v, label, ""
+	}
+	e, err := s.embedderFor(ctx, kind)
 	if err != nil {
 		return "", "", err.Error()
 	}
@@ -244,11 +321,12 @@ func (s *Store) embedQuery(ctx context.Context, query string) (vec, model, why s
 	vs, err := e.Embed(ectx, embed.Query, []string{query})
 	switch {
 	case err != nil:
-		return "", "", fmt.Sprintf("the query could not be embedded (%v); searched by keyword", err)
-	case len(vs) != 1 || len(vs[0]) != dims:
-		return "", "", fmt.Sprintf("the embedder's vectors do not fit the graph's vector(%d) columns; searched by keyword (knowledge_status says more)", dims)
+		return "", "", fmt.Sprintf("the query could not be embedded with %s (%v)", label, err)
+	case len(vs) != 1 || len(vs[0]) != rec.Dimensions:
+		return "", "", fmt.Sprintf("the embedder for %s returned a vector of another size", label)
 	}
-	return VectorText(vs[0]), ModelLabel(e.Info()), ""
+	byLabel[label] = VectorText(vs[0])
+	return byLabel[label], label, ""
 }
 
 func nullable(s string) *string {

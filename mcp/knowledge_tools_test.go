@@ -111,7 +111,8 @@ func TestKnowledgeThroughMCP(t *testing.T) {
 		t.Fatalf("keyword search before embedding: %+v", res)
 	}
 	st := waitEmbedded(t, cs, int64(2*len(incidents)))
-	if st.Provider != "builtin" || st.Dimensions != 768 || st.ColumnDimensions != 768 || st.OldestPending != nil {
+	if st.Provider != "builtin" || st.Dimensions != 768 || st.Entities.ColumnDimensions != 768 || st.OldestPending != nil ||
+		st.Entities.Model != "builtin/hashing-v1/768" || st.Episodes.Model != "builtin/hashing-v1/768" {
 		t.Fatalf("status = %+v", st)
 	}
 
@@ -327,7 +328,8 @@ func TestKnowledgeWrongDimensionModel(t *testing.T) {
 		st = status(t, cs)
 		return st.Episodes.Failed == 1, fmt.Sprintf("%+v", st.Episodes)
 	})
-	if st.Episodes.Pending != 0 || len(st.Failures) != 1 || !strings.Contains(st.Failures[0].Reason, "384") || !strings.Contains(st.Failures[0].Reason, "cairn reindex") {
+	if st.Episodes.Pending != 0 || len(st.Failures) != 1 || !strings.Contains(st.Failures[0].Reason, "384") || !strings.Contains(st.Failures[0].Reason, "cairn reindex") ||
+		!strings.Contains(strings.Join(st.Warnings, "\n"), "episodes.embedding is vector(768)") {
 		t.Fatalf("status = %+v", st)
 	}
 	var got KnowledgeGet
@@ -335,9 +337,9 @@ func TestKnowledgeWrongDimensionModel(t *testing.T) {
 	if got.Episode.State != "failed" || !strings.Contains(got.Episode.Error, "vector(768)") {
 		t.Fatalf("episode = %+v", got.Episode)
 	}
-	// Searching says why it used keywords.
+	// Searching says it used keywords; the status says why.
 	res := search(t, cs, map[string]any{"query": "dashboard startup"})
-	if res.Mode != "keyword" || !strings.Contains(res.Fallback, "vector(768)") || len(res.Results) != 1 {
+	if res.Mode != "keyword" || !strings.Contains(res.Fallback, "nothing is embedded yet") || len(res.Results) != 1 {
 		t.Fatalf("search = %+v", res)
 	}
 
@@ -410,5 +412,31 @@ func TestKnowledgePoisonRowFailsAlone(t *testing.T) {
 	decode(t, ok(t, cs, "knowledge_get", map[string]any{"kind": "episode", "id": long["id"]}), &got)
 	if got.Episode.State != "failed" || !strings.Contains(got.Episode.Error, "longer than model") {
 		t.Fatalf("long episode = %+v", got.Episode)
+	}
+}
+
+// A process configured with another model than the one the graph's vectors were made with
+// keeps using the recorded one, so models never mix, and says so.
+func TestKnowledgeProcessesAgreeOnTheModel(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	first := builtinClient(t, db)
+	ok(t, first, "knowledge_add_episode", map[string]any{"content": "disk full on the database host", "episode_type": "error"})
+	waitEmbedded(t, first, 1)
+
+	ollama := embedtest.New()
+	defer ollama.Close()
+	second := ollamaClient(t, db, ollama)
+	ok(t, second, "knowledge_add_episode", map[string]any{"content": "database host ran out of disk again", "episode_type": "error"})
+	st := waitEmbedded(t, second, 2)
+	if len(st.Models) != 1 || st.Models[0].Model != "builtin/hashing-v1/768" || st.Models[0].Rows != 2 || ollama.Calls() != 0 {
+		t.Fatalf("models = %+v, Ollama calls %d: want both rows by the recorded builtin model", st.Models, ollama.Calls())
+	}
+	if !strings.Contains(strings.Join(st.Warnings, "\n"), "not with this process's ollama/nomic-embed-text/768") {
+		t.Fatalf("no warning about the configured model: %v", st.Warnings)
+	}
+	res := search(t, second, map[string]any{"query": "disk full database", "mode": "semantic"})
+	if res.Model != "builtin/hashing-v1/768" || len(res.Results) != 2 {
+		t.Fatalf("search from the second process: %+v", res)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,7 +31,7 @@ var embedFlags = []cli.Flag{
 func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*knowledge.Store, embed.Embedder, error) {
 	ctx := c.Context
 	log := slog.Default()
-	dims, err := knowledge.New(pool, knowledge.Options{}).VectorDimensions(ctx)
+	dims, err := knowledge.New(pool, knowledge.Options{}).ColumnDimensions(ctx, knowledge.KindEntity)
 	if errors.Is(err, knowledge.ErrUnavailable) {
 		log.Warn("knowledge graph unavailable: " + err.Error())
 		return knowledge.New(pool, knowledge.Options{Logger: log}), nil, nil
@@ -55,37 +54,27 @@ func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*know
 	if err != nil {
 		return nil, nil, cli.Exit(err.Error(), 2)
 	}
-	if p := strings.ToLower(strings.TrimSpace(eo.Provider)); (p == "" || p == embed.ProviderAuto) && e.Info().Provider == embed.ProviderBuiltin {
-		// Auto fell back to the built-in embedder. If the graph was embedded by Ollama, keep
-		// Ollama: jobs wait for it and search uses keywords meanwhile, rather than filling the
-		// graph with vectors of another model.
-		if model, err := storedModel(ctx, pool); err == nil && strings.HasPrefix(model, embed.ProviderOllama+"/") {
-			eo.Provider = embed.ProviderOllama
-			if e, err = embed.New(ctx, eo); err != nil {
-				return nil, nil, err
-			}
-			log.Warn("Ollama is not answering but the knowledge graph was embedded by it: staying with Ollama (embed jobs wait, search uses keywords until it is back); --embedder builtin switches", "model", model)
-		}
-	}
 	ins, err := jobs.NewInserter(pool, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	store := knowledge.New(pool, knowledge.Options{Queue: jobs.EmbedQueue{Client: ins}, Embedder: e, Logger: log})
+	// A kind whose vectors were made by another model than this process's (chosen by the first
+	// process to embed, or by `cairn reindex`) is embedded and searched with that model.
+	factory := func(i embed.Info) (embed.Embedder, error) {
+		fo := eo
+		fo.Provider, fo.Model, fo.Dimensions = i.Provider, i.Model, i.Dimensions
+		if i.Provider == embed.ProviderBuiltin {
+			return embed.NewBuiltin(i.Dimensions)
+		}
+		return embed.NewOllama(fo)
+	}
+	store := knowledge.New(pool, knowledge.Options{Queue: jobs.EmbedQueue{Client: ins}, Embedder: e, Factory: factory, Logger: log})
 	if n, err := store.RetryModelFailures(ctx); err != nil {
 		return nil, nil, err
 	} else if n > 0 {
 		log.Info("queued again the knowledge rows that failed for a model-level reason", "rows", n)
 	}
 	return store, e, nil
-}
-
-// storedModel returns the model of some embedded row, "" if none.
-func storedModel(ctx context.Context, pool *pgxpool.Pool) (string, error) {
-	var model string
-	err := pool.QueryRow(ctx, `SELECT coalesce((SELECT embedding_model FROM entities WHERE embed_state = 'embedded' LIMIT 1),
-		(SELECT embedding_model FROM episodes WHERE embed_state = 'embedded' LIMIT 1), '')`).Scan(&model)
-	return model, err
 }
 
 // addEmbedding registers the embed worker when the graph has an embedder.
@@ -97,6 +86,6 @@ func addEmbedding(c *cli.Context, reg *jobs.Registry, store *knowledge.Store, e 
 	if sweep <= 0 || backoff <= 0 {
 		return cli.Exit("--embed-sweep and --embed-max-backoff must be positive", 2)
 	}
-	return jobs.AddEmbedding(reg, store, e, jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff,
+	return jobs.AddEmbedding(reg, store, jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff,
 		Pipeline: knowledge.EmbedOptions{Batch: c.Int("embed-batch")}, Logger: slog.Default()})
 }

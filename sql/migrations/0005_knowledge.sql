@@ -176,62 +176,81 @@ CREATE TRIGGER entities_track BEFORE INSERT OR UPDATE ON entities
 CREATE TRIGGER episodes_track BEFORE INSERT OR UPDATE ON episodes
 	FOR EACH ROW EXECUTE FUNCTION cairn_knowledge_track();
 
--- Claims up to max_rows pending rows (entities first, then episodes) for lease, oldest first,
--- skipping rows another worker holds. The lease only prevents duplicate work: correctness comes
--- from cairn_knowledge_put_vectors checking the hash.
-CREATE FUNCTION cairn_knowledge_claim(max_rows integer, lease interval)
-RETURNS TABLE (kind text, id bigint, content_hash uuid, body text)
+-- Which model each kind's vectors come from: recorded by the first vectors written, changed only
+-- by `cairn reindex`. Every process embeds (and searches) a kind with this model, whatever it was
+-- configured with, so that vectors of different models never mix.
+CREATE TABLE knowledge_models (
+	kind       text PRIMARY KEY CHECK (kind IN ('entity', 'episode')),
+	provider   text NOT NULL,
+	model      text NOT NULL,
+	dimensions integer NOT NULL CHECK (dimensions > 0),
+	label      text GENERATED ALWAYS AS (provider || '/' || model || '/' || dimensions) STORED,
+	chosen_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Claims up to max_rows pending rows of a kind for lease, oldest first, skipping rows another
+-- worker holds. The lease only prevents duplicate work: correctness comes from
+-- cairn_knowledge_put_vectors checking the hash.
+CREATE FUNCTION cairn_knowledge_claim(kind text, max_rows integer, lease interval)
+RETURNS TABLE (id bigint, content_hash uuid, body text)
 LANGUAGE plpgsql AS $$
-DECLARE
-	n integer;
 BEGIN
 	PERFORM set_config('cairn.embed_writer', 'on', true);
-	RETURN QUERY
-	WITH c AS (
-		SELECT e.id FROM entities e
-		WHERE e.embed_state = 'pending' AND (e.embed_lease_until IS NULL OR e.embed_lease_until < now())
-		ORDER BY e.updated_at LIMIT max_rows
-		FOR UPDATE SKIP LOCKED
-	)
-	UPDATE entities e SET embed_lease_until = now() + lease FROM c WHERE e.id = c.id
-	RETURNING 'entity'::text, e.id, e.content_hash, cairn_entity_text(e.name, e.entity_type, e.context);
-	GET DIAGNOSTICS n = ROW_COUNT;
-	IF n < max_rows THEN
+	IF kind = 'entity' THEN
+		RETURN QUERY
+		WITH c AS (
+			SELECT e.id FROM entities e
+			WHERE e.embed_state = 'pending' AND (e.embed_lease_until IS NULL OR e.embed_lease_until < now())
+			ORDER BY e.updated_at LIMIT max_rows
+			FOR UPDATE SKIP LOCKED
+		)
+		UPDATE entities e SET embed_lease_until = now() + lease FROM c WHERE e.id = c.id
+		RETURNING e.id, e.content_hash, cairn_entity_text(e.name, e.entity_type, e.context);
+	ELSIF kind = 'episode' THEN
 		RETURN QUERY
 		WITH c AS (
 			SELECT p.id FROM episodes p
 			WHERE p.embed_state = 'pending' AND (p.embed_lease_until IS NULL OR p.embed_lease_until < now())
-			ORDER BY p.updated_at LIMIT max_rows - n
+			ORDER BY p.updated_at LIMIT max_rows
 			FOR UPDATE SKIP LOCKED
 		)
 		UPDATE episodes p SET embed_lease_until = now() + lease FROM c WHERE p.id = c.id
-		RETURNING 'episode'::text, p.id, p.content_hash, cairn_episode_text(p.name, p.content);
+		RETURNING p.id, p.content_hash, cairn_episode_text(p.name, p.content);
+	ELSE
+		RAISE EXCEPTION 'unknown knowledge kind %', kind;
 	END IF;
 	PERFORM set_config('cairn.embed_writer', 'off', true);
 END
 $$;
 
--- Writes vectors (text form, one per id) made by model for the hashes given; a row whose text has
--- changed since it was claimed keeps its pending state and is claimed again.
-CREATE FUNCTION cairn_knowledge_put_vectors(kind text, ids bigint[], hashes uuid[], vectors text[], model text)
+-- Writes vectors (text form, one per id) made by a model for the hashes given, and returns how
+-- many rows took them. A row whose text changed since it was claimed keeps its pending state and
+-- is claimed again. The first vectors of a kind record its model; vectors of another model than
+-- the recorded one are refused (0 rows): a reindex switched the kind meanwhile.
+CREATE FUNCTION cairn_knowledge_put_vectors(kind text, ids bigint[], hashes uuid[], vectors text[],
+	provider text, model text, dimensions integer)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
 	n integer;
+	want text := provider || '/' || model || '/' || dimensions;
 BEGIN
+	INSERT INTO knowledge_models AS m (kind, provider, model, dimensions)
+	VALUES (kind, provider, model, dimensions) ON CONFLICT DO NOTHING;
+	IF NOT EXISTS (SELECT 1 FROM knowledge_models m WHERE m.kind = cairn_knowledge_put_vectors.kind AND m.label = want) THEN
+		RETURN 0;
+	END IF;
 	PERFORM set_config('cairn.embed_writer', 'on', true);
 	IF kind = 'entity' THEN
-		UPDATE entities e SET embedding = v.vec::vector, embedding_model = model, embedded_hash = v.h,
+		UPDATE entities e SET embedding = v.vec::vector, embedding_model = want, embedded_hash = v.h,
 			embed_state = 'embedded', embed_error = NULL, embed_failed_model = NULL, embed_lease_until = NULL, embedded_at = now()
 		FROM unnest(ids, hashes, vectors) AS v (id, h, vec)
 		WHERE e.id = v.id AND e.content_hash = v.h;
-	ELSIF kind = 'episode' THEN
-		UPDATE episodes p SET embedding = v.vec::vector, embedding_model = model, embedded_hash = v.h,
+	ELSE
+		UPDATE episodes p SET embedding = v.vec::vector, embedding_model = want, embedded_hash = v.h,
 			embed_state = 'embedded', embed_error = NULL, embed_failed_model = NULL, embed_lease_until = NULL, embedded_at = now()
 		FROM unnest(ids, hashes, vectors) AS v (id, h, vec)
 		WHERE p.id = v.id AND p.content_hash = v.h;
-	ELSE
-		RAISE EXCEPTION 'unknown knowledge kind %', kind;
 	END IF;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	PERFORM set_config('cairn.embed_writer', 'off', true);
