@@ -262,4 +262,3 @@ func VectorText(v []float32) string {
 	}
 	return string(append(b, ']'))
 }
-
