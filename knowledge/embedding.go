@@ -63,10 +63,6 @@ func (s *Store) EmbedPending(ctx context.Context, opts EmbedOptions) (EmbedStats
 	var st EmbedStats
 	deadline := time.Now().Add(opts.Budget)
 	for _, kind := range []string{KindEntity, KindEpisode} {
-		dims, err := s.ColumnDimensions(ctx, kind)
-		if err != nil {
-			return st, err
-		}
 		for {
 			if time.Now().After(deadline) {
 				st.More = true
@@ -80,7 +76,7 @@ func (s *Store) EmbedPending(ctx context.Context, opts EmbedOptions) (EmbedStats
 				break
 			}
 			// Asked per batch: a reindex may switch the kind's model at any time.
-			emb, err := s.embedderFor(ctx, kind)
+			emb, dims, err := s.embedderFor(ctx, kind)
 			if err != nil {
 				s.release(ctx, batch)
 				return st, fmt.Errorf("embed %ss: %w", kind, err)

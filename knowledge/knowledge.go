@@ -138,37 +138,39 @@ func (s *Store) knows(kind string) bool {
 	return ok
 }
 
-// embedderFor returns the embedder of a kind: its recorded model's, or the configured one while
-// none is recorded.
-func (s *Store) embedderFor(ctx context.Context, kind string) (embed.Embedder, error) {
+// embedderFor returns the embedder of a kind — its recorded model's, or the configured one while
+// none is recorded — and the size its vectors must have: the recorded model's, or the column's
+// while none is recorded (a first model of the wrong size is refused, not recorded).
+func (s *Store) embedderFor(ctx context.Context, kind string) (embed.Embedder, int, error) {
 	models, err := s.Models(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	rec, ok := models[kind]
 	conf := s.opts.Embedder
 	switch {
 	case !ok && conf == nil, ok && conf == nil && s.opts.Factory == nil:
-		return nil, errors.New("no embedder is configured")
+		return nil, 0, errors.New("no embedder is configured")
 	case !ok:
-		return conf, nil
+		dims, err := s.ColumnDimensions(ctx, kind)
+		return conf, dims, err
 	case conf != nil && conf.Info() == rec:
-		return conf, nil
+		return conf, rec.Dimensions, nil
 	case s.opts.Factory == nil:
-		return nil, fmt.Errorf("the graph's %ss are embedded with %s but this process has %s; configure that model (or run `cairn reindex`)", kind, rec, conf.Info())
+		return nil, 0, fmt.Errorf("the graph's %ss are embedded with %s but this process has %s; configure that model (or run `cairn reindex`)", kind, rec, conf.Info())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	label := ModelLabel(rec)
 	if e, ok := s.built[label]; ok {
-		return e, nil
+		return e, rec.Dimensions, nil
 	}
 	e, err := s.opts.Factory(rec)
 	if err != nil {
-		return nil, fmt.Errorf("embedder for the recorded model %s: %w", label, err)
+		return nil, 0, fmt.Errorf("embedder for the recorded model %s: %w", label, err)
 	}
 	s.built[label] = e
-	return e, nil
+	return e, rec.Dimensions, nil
 }
 
 // ColumnDimensions returns the size of a kind's vector column (768 unless re-indexed).
@@ -273,8 +275,12 @@ func missingSchema(msg string) bool {
 	return false
 }
 
-// wrap turns a missing table into ErrUnavailable, leaves typed errors alone, and wraps the rest.
+// wrap turns a missing table into ErrUnavailable, leaves nil and typed errors alone, and wraps
+// the rest.
 func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
 	if callerr.Is(err) {
 		return err
 	}

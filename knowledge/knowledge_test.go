@@ -2,6 +2,7 @@ package knowledge_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -250,3 +251,5 @@ func TestRelationsAndNeighbors(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func asErr[T error](err error, target *T) bool { return errors.As(err, target) }

@@ -203,13 +203,16 @@ func (s *Store) search(ctx context.Context, q SearchQuery, wantEntities, wantEpi
 	efSearch := max(100, candidates)
 
 	b := &pgx.Batch{}
-	b.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+	// The models are read after the search, in the same transaction: a switch cannot commit while
+	// the search holds its tables, so what this read sees is what the search saw (a snapshot read
+	// before would not do: a column rename is seen at once, whatever the snapshot).
+	b.Queue("BEGIN READ ONLY")
 	b.Queue("SET LOCAL hnsw.ef_search = " + strconv.Itoa(efSearch))
 	b.Queue("SET LOCAL hnsw.iterative_scan = relaxed_order")
-	b.Queue(`SELECT kind, label FROM knowledge_models`)
 	b.Queue(searchSQL, vecs[KindEntity], used[KindEntity], q.Query, wantEntities, wantEpisodes, nullable(q.EntityType), nullable(q.EpisodeType),
 		nullableTime(q.Since), candidates, q.Limit, vecs[KindEntity] != nil, keyword,
 		vecs[KindEpisode], used[KindEpisode], vecs[KindEpisode] != nil)
+	b.Queue(`SELECT kind, label FROM knowledge_models`)
 	b.Queue("COMMIT")
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
@@ -218,21 +221,7 @@ func (s *Store) search(ctx context.Context, q SearchQuery, wantEntities, wantEpi
 			return res, nil, nil, wrap(err, "search")
 		}
 	}
-	seen := map[string]string{}
 	rows, err := br.Query()
-	if err == nil {
-		err = collectInto(rows, seen)
-	}
-	if err != nil {
-		return res, nil, nil, wrap(err, "search")
-	}
-	// Only the kinds searched by meaning matter: a kind recorded meanwhile was searched by keyword.
-	for kind := range seen {
-		if _, ok := used[kind]; !ok {
-			delete(seen, kind)
-		}
-	}
-	rows, err = br.Query()
 	if err != nil {
 		return res, nil, nil, wrap(err, "search")
 	}
@@ -254,6 +243,19 @@ func (s *Store) search(ctx context.Context, q SearchQuery, wantEntities, wantEpi
 	})
 	if err != nil {
 		return res, nil, nil, wrap(err, "search")
+	}
+	seen := map[string]string{}
+	if rows, err = br.Query(); err == nil {
+		err = collectInto(rows, seen)
+	}
+	if err != nil {
+		return res, nil, nil, wrap(err, "search")
+	}
+	// Only the kinds searched by meaning matter: a kind recorded meanwhile was searched by keyword.
+	for kind := range seen {
+		if _, ok := used[kind]; !ok {
+			delete(seen, kind)
+		}
 	}
 	if _, err := br.Exec(); err != nil {
 		return res, nil, nil, wrap(err, "search")
@@ -312,7 +314,7 @@ func (s *Store) embedQuery(ctx context.Context, kind, query string, byLabel map[
 	if v, ok := byLabel[label]; ok {
 		return v, label, ""
 	}
-	e, err := s.embedderFor(ctx, kind)
+	e, _, err := s.embedderFor(ctx, kind)
 	if err != nil {
 		return "", "", err.Error()
 	}

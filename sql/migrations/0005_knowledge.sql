@@ -188,6 +188,18 @@ CREATE TABLE knowledge_models (
 	chosen_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- A `cairn reindex` under way: the model it re-embeds a kind with, into the shadow columns
+-- embedding_next, embedding_next_model, embedded_next_hash and embed_next_error that it adds and,
+-- at the switch, swaps in. Kept so that a reindex killed mid-way continues where it stopped.
+CREATE TABLE knowledge_reindex (
+	kind       text PRIMARY KEY CHECK (kind IN ('entity', 'episode')),
+	provider   text NOT NULL,
+	model      text NOT NULL,
+	dimensions integer NOT NULL CHECK (dimensions > 0 AND dimensions <= 2000),
+	label      text GENERATED ALWAYS AS (provider || '/' || model || '/' || dimensions) STORED,
+	started_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Claims up to max_rows pending rows of a kind for lease, oldest first, skipping rows another
 -- worker holds. The lease only prevents duplicate work: correctness comes from
 -- cairn_knowledge_put_vectors checking the hash.
@@ -237,20 +249,21 @@ DECLARE
 BEGIN
 	INSERT INTO knowledge_models AS m (kind, provider, model, dimensions)
 	VALUES (kind, provider, model, dimensions) ON CONFLICT DO NOTHING;
-	IF NOT EXISTS (SELECT 1 FROM knowledge_models m WHERE m.kind = cairn_knowledge_put_vectors.kind AND m.label = want) THEN
-		RETURN 0;
-	END IF;
 	PERFORM set_config('cairn.embed_writer', 'on', true);
+	-- The model is checked inside the UPDATE, after it has locked the table: a switch that
+	-- committed while it waited is seen, and no row of the new column gets an old vector.
 	IF kind = 'entity' THEN
 		UPDATE entities e SET embedding = v.vec::vector, embedding_model = want, embedded_hash = v.h,
 			embed_state = 'embedded', embed_error = NULL, embed_failed_model = NULL, embed_lease_until = NULL, embedded_at = now()
 		FROM unnest(ids, hashes, vectors) AS v (id, h, vec)
-		WHERE e.id = v.id AND e.content_hash = v.h;
+		WHERE e.id = v.id AND e.content_hash = v.h
+		  AND EXISTS (SELECT 1 FROM knowledge_models m WHERE m.kind = 'entity' AND m.label = want);
 	ELSE
 		UPDATE episodes p SET embedding = v.vec::vector, embedding_model = want, embedded_hash = v.h,
 			embed_state = 'embedded', embed_error = NULL, embed_failed_model = NULL, embed_lease_until = NULL, embedded_at = now()
 		FROM unnest(ids, hashes, vectors) AS v (id, h, vec)
-		WHERE p.id = v.id AND p.content_hash = v.h;
+		WHERE p.id = v.id AND p.content_hash = v.h
+		  AND EXISTS (SELECT 1 FROM knowledge_models m WHERE m.kind = 'episode' AND m.label = want);
 	END IF;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	PERFORM set_config('cairn.embed_writer', 'off', true);
