@@ -42,14 +42,7 @@ func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*know
 	if n := c.Int("embed-batch"); n < 1 || n > 2048 {
 		return nil, nil, cli.Exit(fmt.Sprintf("--embed-batch %d: use 1 to 2048", n), 2)
 	}
-	eo := embed.Options{Provider: c.String("embedder"), Host: c.String("ollama-host"), Model: c.String("embed-model"),
-		BatchSize: c.Int("embed-batch"), Timeout: c.Duration("embed-timeout"), Logger: log}
-	if strings.ToLower(strings.TrimSpace(eo.Provider)) != embed.ProviderOllama {
-		// The built-in embedder is made to fit the columns, and auto takes Ollama only if its
-		// model does. An explicit Ollama model of another size is let through so that embedding
-		// fails with a message naming `cairn reindex`.
-		eo.Dimensions = dims
-	}
+	eo := embedOptions(c, dims)
 	e, err := embed.New(ctx, eo)
 	if err != nil {
 		return nil, nil, cli.Exit(err.Error(), 2)
@@ -75,6 +68,18 @@ func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*know
 		log.Info("queued again the knowledge rows that failed for a model-level reason", "rows", n)
 	}
 	return store, e, nil
+}
+
+// embedOptions reads the embedder flags. The built-in embedder is made to fit the vector
+// columns (dims), and auto takes Ollama only if its model does; an explicit Ollama model of
+// another size is let through, so that embedding fails with a message naming `cairn reindex`.
+func embedOptions(c *cli.Context, dims int) embed.Options {
+	eo := embed.Options{Provider: c.String("embedder"), Host: c.String("ollama-host"), Model: c.String("embed-model"),
+		BatchSize: c.Int("embed-batch"), Timeout: c.Duration("embed-timeout"), Logger: slog.Default()}
+	if strings.ToLower(strings.TrimSpace(eo.Provider)) != embed.ProviderOllama {
+		eo.Dimensions = dims
+	}
+	return eo
 }
 
 // addEmbedding registers the embed worker when the graph has an embedder.

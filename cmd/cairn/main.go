@@ -65,6 +65,9 @@ Examples:
    cairn serve --transport http --addr 127.0.0.1:8080
    cairn worker                                  # background jobs only, no MCP
    DATABASE_URL=postgres://cairn@db/cairn cairn migrate
+   cairn status                                  # is everything healthy?
+   cairn call query sql="SELECT count(*) FROM workflows"
+   cairn backup --verify && cairn restore cairn-….dump --into postgres://…/new
    cairn db status`,
 		Version:              cairnVersion(),
 		EnableBashCompletion: true,
@@ -78,7 +81,7 @@ Examples:
 }
 
 func commands() []*cli.Command {
-	cmds := []*cli.Command{serveCommand(), workerCommand(), migrateCommand(), pruneCommand(), rebuildCommand(), dbCommand(), versionCommand()}
+	cmds := []*cli.Command{serveCommand(), workerCommand(), migrateCommand(), pruneCommand(), rebuildCommand(), dbCommand(), statusCommand(), callCommand(), askCommand(), backupCommand(), restoreCommand(), reindexCommand(), completionCommand(), versionCommand()}
 	var all func([]*cli.Command)
 	all = func(cs []*cli.Command) {
 		for _, c := range cs {

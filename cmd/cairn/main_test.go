@@ -86,3 +86,21 @@ func TestVersionRuns(t *testing.T) {
 		t.Fatalf("cairn version: %+v", r)
 	}
 }
+
+func TestCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"completion", "bash"}, 0, "complete -o bashdefault -o default -o nospace -F _cli_bash_autocomplete $PROG"},
+		{[]string{"completion", "zsh"}, 0, "compdef _cli_zsh_autocomplete cairn"},
+		{[]string{"completion", "fish"}, 2, ""},
+		{[]string{"--generate-bash-completion"}, 0, "reindex"},
+	} {
+		r := runCLI(t, nil, tc.args...)
+		if r.Code != tc.code || !strings.Contains(r.Stdout, tc.want) {
+			t.Errorf("cairn %v: exit %d, stdout %.200q", tc.args, r.Code, r.Stdout)
+		}
+	}
+}

@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
+	"github.com/cairn-mcp/cairn/knowledge"
 	"github.com/cairn-mcp/cairn/mcp"
 )
 
@@ -40,11 +42,10 @@ func serveCommand() *cli.Command {
 	}
 }
 
-func serve(c *cli.Context) error {
+// toolConfig reads the settings of the MCP server that do not depend on the transport (serve,
+// call): database, read-only, row cap, toolsets, --no-migrate.
+func toolConfig(c *cli.Context) *config.Config {
 	cfg := configFrom(c)
-	cfg.Transport = c.String("transport")
-	cfg.Addr = c.String("addr")
-	cfg.AuthToken = c.String("auth-token")
 	cfg.ReadOnly = c.Bool("read-only")
 	cfg.MaxRows = c.Int("max-rows")
 	cfg.NoMigrate = c.Bool("no-migrate")
@@ -55,6 +56,24 @@ func serve(c *cli.Context) error {
 			}
 		}
 	}
+	return cfg
+}
+
+// newServer builds cairn's MCP server on pool: what serve serves and call calls.
+func newServer(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store) (*mcp.Server, error) {
+	log := slog.Default()
+	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, ReadOnly: cfg.ReadOnly, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion()}), nil
+}
+
+func serve(c *cli.Context) error {
+	cfg := toolConfig(c)
+	cfg.Transport = c.String("transport")
+	cfg.Addr = c.String("addr")
+	cfg.AuthToken = c.String("auth-token")
 	if err := cfg.Normalize(); err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
@@ -84,11 +103,10 @@ func serve(c *cli.Context) error {
 	// Deferred after pool.Close, so it runs first: once the transport is done, jobs in flight
 	// finish while the pool is still open.
 	defer stopJobs(bg.jobs, log)
-	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, ReadOnly: cfg.ReadOnly, Logger: log})
+	srv, err := newServer(ctx, pool, cfg, bg.knowledge)
 	if err != nil {
 		return err
 	}
-	srv := mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: bg.knowledge, Logger: log, Version: cairnVersion()})
 	defer srv.Close() // deferred last, so it runs first: the subscription listener lets go before the pool closes
 
 	if cfg.Transport == config.TransportStdio {

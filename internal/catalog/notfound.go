@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/cairn-mcp/cairn/internal/names"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -174,7 +175,7 @@ func suggest(want string, candidates, elsewhere []string) []string {
 	for _, c := range elsewhere {
 		hits = append(hits, hit{c, 1, true})
 	}
-	lenDiff := func(s string) int { return abs(utf8.RuneCountInString(s) - utf8.RuneCountInString(want)) }
+	lenDiff := func(s string) int { return names.Abs(utf8.RuneCountInString(s) - utf8.RuneCountInString(want)) }
 	slices.SortFunc(hits, func(a, b hit) int {
 		return cmp.Or(
 			cmp.Compare(a.rank, b.rank),
@@ -202,7 +203,7 @@ func rank(w, c string) (r int, ok bool) {
 	}
 	// About one typo per three characters, at most three: "entity" is near "entities".
 	limit := min(3, utf8.RuneCountInString(w)/3+1)
-	d := editDistance(w, c, limit)
+	d := names.EditDistance(w, c, limit)
 	switch {
 	case d == 1:
 		return 1, true
@@ -223,42 +224,4 @@ func compareBool(a, b bool) int {
 		return 1
 	}
 	return -1
-}
-
-// editDistance is the Levenshtein distance between a and b in runes, or limit+1 once it is
-// certain to exceed limit.
-func editDistance(a, b string, limit int) int {
-	ra, rb := []rune(a), []rune(b)
-	if abs(len(ra)-len(rb)) > limit {
-		return limit + 1
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			rowMin = min(rowMin, cur[j])
-		}
-		if rowMin > limit {
-			return limit + 1
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

@@ -179,6 +179,16 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Choice says why New or Choose picked an embedder, and what Ollama said when it was asked.
+type Choice struct {
+	// Why is the reason, for logs and status reports.
+	Why string
+	// Probed is true when Ollama was asked whether it answers and has the model.
+	Probed bool
+	// ProbeErr is the probe's failure; nil when it answered (or was not probed).
+	ProbeErr error
+}
+
 // New builds the Embedder that Options.Provider asks for. In auto mode it probes Ollama within
 // ProbeTimeout and falls back to the built-in embedder if Ollama does not answer, lacks the model
 // or disagrees with Options.Dimensions, logging which was chosen and why.
@@ -187,57 +197,66 @@ func New(ctx context.Context, opts Options) (Embedder, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	e, ch, err := Choose(ctx, opts)
+	switch {
+	case err != nil:
+		return nil, err
+	case ch.ProbeErr != nil && e.Info().Provider == ProviderOllama:
+		// Ollama being down at start-up is not fatal when it was asked for explicitly: embed jobs
+		// wait and retry. Say so now rather than at the first failed job.
+		log.Warn("embedder chosen but not ready", "info", e.Info().String(), "why", ch.Why, "err", ch.ProbeErr)
+	case ch.ProbeErr != nil:
+		log.Info("embedder chosen", "info", e.Info().String(), "why", ch.Why, "ollama_err", ch.ProbeErr)
+	default:
+		log.Info("embedder chosen", "info", e.Info().String(), "why", ch.Why)
+	}
+	return e, nil
+}
+
+// Choose is New without the logging: it returns the embedder with the reason it was chosen and
+// the outcome of asking Ollama, for callers that report them (cairn status).
+func Choose(ctx context.Context, opts Options) (Embedder, Choice, error) {
 	probeTimeout := opts.ProbeTimeout
 	if probeTimeout <= 0 {
 		probeTimeout = DefaultProbeTimeout
 	}
-	provider := strings.ToLower(strings.TrimSpace(opts.Provider))
-	switch provider {
+	probe := func(o *Ollama) error {
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		defer cancel()
+		return o.Probe(pctx)
+	}
+	switch strings.ToLower(strings.TrimSpace(opts.Provider)) {
 	case ProviderBuiltin:
 		b, err := NewBuiltin(opts.Dimensions)
 		if err != nil {
-			return nil, err
+			return nil, Choice{}, err
 		}
-		log.Info("embedder chosen", "info", b.Info().String(), "why", "configured")
-		return b, nil
+		return b, Choice{Why: "configured"}, nil
 	case ProviderOllama:
 		o, err := NewOllama(opts)
 		if err != nil {
-			return nil, err
+			return nil, Choice{}, err
 		}
-		// Ollama being down at start-up is not fatal when it was asked for explicitly: embed jobs
-		// wait and retry. Say so now rather than at the first failed job.
-		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		defer cancel()
-		if err := o.Probe(pctx); err != nil {
-			log.Warn("embedder chosen but not ready", "info", o.Info().String(), "why", "configured", "err", err)
-		} else {
-			log.Info("embedder chosen", "info", o.Info().String(), "why", "configured")
-		}
-		return o, nil
+		return o, Choice{Why: "configured", Probed: true, ProbeErr: probe(o)}, nil
 	case "", ProviderAuto:
 		o, err := NewOllama(opts)
 		if err != nil {
-			return nil, err
+			return nil, Choice{}, err
 		}
-		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		defer cancel()
-		perr := o.Probe(pctx)
+		perr := probe(o)
 		if perr == nil {
-			log.Info("embedder chosen", "info", o.Info().String(), "why", "auto: Ollama answered at "+o.host+" and has the model")
-			return o, nil
+			return o, Choice{Why: "auto: Ollama answered at " + o.host + " and has the model", Probed: true}, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("embed: choosing a provider: %w", ctx.Err())
+			return nil, Choice{}, fmt.Errorf("embed: choosing a provider: %w", ctx.Err())
 		}
 		b, err := NewBuiltin(opts.Dimensions)
 		if err != nil {
-			return nil, err
+			return nil, Choice{}, err
 		}
-		log.Info("embedder chosen", "info", b.Info().String(), "why", "auto: Ollama not usable, using the built-in embedder", "ollama_err", perr)
-		return b, nil
+		return b, Choice{Why: "auto: Ollama not usable, using the built-in embedder", Probed: true, ProbeErr: perr}, nil
 	default:
-		return nil, fmt.Errorf("embed: unknown provider %q; use %s, %s or %s", opts.Provider, ProviderOllama, ProviderBuiltin, ProviderAuto)
+		return nil, Choice{}, fmt.Errorf("embed: unknown provider %q; use %s, %s or %s", opts.Provider, ProviderOllama, ProviderBuiltin, ProviderAuto)
 	}
 }
 

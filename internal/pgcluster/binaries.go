@@ -36,8 +36,13 @@ func (e *MissingBinariesError) Error() string {
 // missingBinaries returns the server binaries dir lacks (not executable counts as missing); a
 // client-only install has psql and pg_config but none of these.
 func missingBinaries(dir string) []string {
+	return missingFrom(dir, "initdb", "pg_ctl", "postgres")
+}
+
+// missingFrom returns the names dir has no executable file of.
+func missingFrom(dir string, names ...string) []string {
 	var missing []string
-	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+	for _, name := range names {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
 			missing = append(missing, name)
@@ -113,14 +118,21 @@ func pgConfigBinDir() string {
 }
 
 // newestDebianBinDir returns the newest /usr/lib/postgresql/<version>/bin that has the server
-// binaries, comparing versions numerically so that 10 beats 9.6.
+// binaries.
 func newestDebianBinDir() string {
+	return NewestBinDir("initdb", "pg_ctl", "postgres")
+}
+
+// NewestBinDir returns the newest /usr/lib/postgresql/<version>/bin (Debian's layout) holding an
+// executable of every one of names, or "" if none does; versions compare numerically, so 10
+// beats 9.6. Client tools use it too: pg_dump and pg_restore live there, often not on PATH.
+func NewestBinDir(names ...string) string {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	var best string
 	var bestVersion []int
 	for _, dir := range dirs {
 		v := parseVersion(filepath.Base(filepath.Dir(dir)))
-		if v == nil || len(missingBinaries(dir)) > 0 {
+		if v == nil || len(missingFrom(dir, names...)) > 0 {
 			continue
 		}
 		if best == "" || slices.Compare(v, bestVersion) > 0 {

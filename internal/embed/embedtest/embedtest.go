@@ -1,6 +1,7 @@
 // Package embedtest runs an in-process stand-in for an Ollama server on loopback. It speaks
-// Ollama's real wire format for /api/embed, /api/tags, /api/show and /api/version (and HEAD /), so
-// the official client library is exercised, and has knobs for the failures cairn must survive.
+// Ollama's real wire format for /api/embed, /api/chat, /api/tags, /api/show and /api/version (and
+// HEAD /), so the official client library is exercised, and has knobs for the failures cairn must
+// survive. Chat answers come from a script the test sets (SetChat).
 // Vectors are deterministic (the built-in hashing embedder over the exact input received), so
 // equal inputs get equal vectors and similar inputs similar ones.
 package embedtest
@@ -51,6 +52,7 @@ type Server struct {
 	calls       int
 	inputs      int
 	requests    []Request
+	chat        chatState
 }
 
 // maxRecorded bounds the remembered requests so long benchmarks do not grow without limit.
@@ -68,6 +70,7 @@ func New() *Server {
 	mux.HandleFunc("HEAD /api/tags", s.tags)
 	mux.HandleFunc("POST /api/show", s.show)
 	mux.HandleFunc("POST /api/embed", s.embed)
+	mux.HandleFunc("POST /api/chat", s.chatHandler)
 	s.srv = httptest.NewServer(s.gate(mux))
 	s.URL = s.srv.URL
 	return s
@@ -147,11 +150,15 @@ func (s *Server) Requests() []Request {
 	return append([]Request(nil), s.requests...)
 }
 
-// Reset clears the counters and recorded requests, leaving the knobs as they are.
+// Reset clears the counters and recorded requests (chat requests too), leaving the knobs as
+// they are.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls, s.inputs, s.requests = 0, 0, nil
+	s.chat.mu.Lock()
+	defer s.chat.mu.Unlock()
+	s.chat.requests = nil
 }
 
 // gate applies the connection-level knobs shared by every endpoint.
