@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -75,7 +76,8 @@ func Start(ctx context.Context, pool *pgxpool.Pool, reg *Registry, opts Options)
 	}
 	cfg := &river.Config{Logger: riverLogger(opts.Logger, opts.RiverLogLevel)}
 	if working {
-		cfg.Queues = opts.Queues
+		cfg.Queues = maps.Clone(opts.Queues)
+		maps.Copy(cfg.Queues, reg.queues)
 		cfg.Workers = workers
 		cfg.PeriodicJobs = slices.Clone(reg.periodic)
 	}

@@ -25,10 +25,19 @@ type EmbedArgs struct {
 // Kind names the job.
 func (EmbedArgs) Kind() string { return "knowledge_embed" }
 
+// InsertOpts puts the job in the embed queue.
+func (EmbedArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: EmbedQueueName} }
+
+// EmbedQueueName is the queue embed jobs run in, apart from other jobs: a few runs at a time
+// each claim full batches, where many would split every burst of writes into small embed calls
+// (and a one-GPU Ollama answers one call at a time).
+const EmbedQueueName = "knowledge_embed"
+
 // Defaults of EmbedOptions.
 const (
 	DefaultEmbedSweep      = 10 * time.Second
 	DefaultEmbedMaxBackoff = time.Minute
+	DefaultEmbedWorkers    = 2
 )
 
 // EmbedOptions configure the embed worker; zero values are the defaults.
@@ -39,6 +48,8 @@ type EmbedOptions struct {
 	// MaxBackoff caps the wait between retries while the embedder fails (River's attempt⁴
 	// seconds would reach hours); default DefaultEmbedMaxBackoff.
 	MaxBackoff time.Duration
+	// Workers is how many embed runs a process works at once; default DefaultEmbedWorkers.
+	Workers int
 	// Pipeline bounds each run (batch size, lease, time budget).
 	Pipeline knowledge.EmbedOptions
 	// Logger; default slog.Default().
@@ -104,8 +115,14 @@ func AddEmbedding(r *Registry, store *knowledge.Store, opts EmbedOptions) error 
 	if opts.Pipeline.Budget <= 0 {
 		opts.Pipeline.Budget = 20 * time.Second
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = DefaultEmbedWorkers
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if err := r.AddQueue(EmbedQueueName, opts.Workers); err != nil {
+		return err
 	}
 	if err := AddWorker(r, &EmbedWorker{store: store, opts: opts}); err != nil {
 		return err

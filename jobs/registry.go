@@ -18,6 +18,8 @@ type Registry struct {
 	adds     []func(*river.Workers) error
 	kinds    []string
 	periodic []*river.PeriodicJob
+	// queues are the queues of their own that domain workers asked for, with their sizes.
+	queues map[string]river.QueueConfig
 }
 
 // NewRegistry returns an empty registry.
@@ -47,6 +49,23 @@ func (r *Registry) AddPeriodic(interval time.Duration, construct river.PeriodicJ
 		return errors.New("periodic job: no constructor")
 	}
 	r.periodic = append(r.periodic, river.NewPeriodicJob(river.PeriodicInterval(interval), construct, opts))
+	return nil
+}
+
+// AddQueue has the clients work a queue of its own, at most maxWorkers of its jobs at once, beside
+// the default queue (whose size is Options.Queues'). A domain uses one when its jobs must not run
+// many at a time, or must not wait behind others.
+func (r *Registry) AddQueue(name string, maxWorkers int) error {
+	if name == "" || name == river.QueueDefault {
+		return fmt.Errorf("queue %q: name a queue of its own", name)
+	}
+	if maxWorkers < 1 || maxWorkers > river.QueueNumWorkersMax {
+		return fmt.Errorf("queue %s: %d workers; use 1 to %d", name, maxWorkers, river.QueueNumWorkersMax)
+	}
+	if r.queues == nil {
+		r.queues = map[string]river.QueueConfig{}
+	}
+	r.queues[name] = river.QueueConfig{MaxWorkers: maxWorkers}
 	return nil
 }
 

@@ -28,6 +28,9 @@ func TestRegistry(t *testing.T) {
 		{name: "periodic", add: func(r *jobs.Registry) error { return r.AddPeriodic(time.Minute, construct, nil) }},
 		{name: "periodic with zero interval", add: func(r *jobs.Registry) error { return r.AddPeriodic(0, construct, nil) }, wantErr: true},
 		{name: "periodic without constructor", add: func(r *jobs.Registry) error { return r.AddPeriodic(time.Minute, nil, nil) }, wantErr: true},
+		{name: "queue", add: func(r *jobs.Registry) error { return r.AddQueue("slow", 2) }},
+		{name: "queue without workers", add: func(r *jobs.Registry) error { return r.AddQueue("slow", 0) }, wantErr: true},
+		{name: "the default queue", add: func(r *jobs.Registry) error { return r.AddQueue(river.QueueDefault, 2) }, wantErr: true},
 	}
 	for _, tc := range tests {
 		if err := tc.add(jobs.NewRegistry()); (err != nil) != tc.wantErr {

@@ -170,16 +170,27 @@ func TestFilteredSearchFillsThePage(t *testing.T) {
 	if st := drain(t, s); st.Embedded != 2000 {
 		t.Fatalf("embedded %d", st.Embedded)
 	}
-	res, err := s.Search(ctx, knowledge.SearchQuery{Query: "module failures note", EntityType: "error", Limit: 50, Mode: knowledge.ModeSemantic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Results) != 50 {
-		t.Fatalf("filtered search returned %d results, want a full page of 50", len(res.Results))
-	}
-	for _, h := range res.Results {
-		if h.Type != "error" {
-			t.Fatalf("result of type %q", h.Type)
+	// Hybrid at the largest page asks each list for 200 candidates, twice hnsw.ef_search.
+	for _, q := range []knowledge.SearchQuery{
+		{Query: "module failures note", EntityType: "error", Limit: 50, Mode: knowledge.ModeSemantic},
+		{Query: "module failures note", EntityType: "error", Limit: knowledge.MaxSearch, Mode: knowledge.ModeHybrid},
+	} {
+		res, err := s.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		semantic := 0
+		for _, h := range res.Results {
+			if h.Type != "error" {
+				t.Fatalf("%s: result of type %q", q.Mode, h.Type)
+			}
+			if h.SemanticRank != nil {
+				semantic++
+			}
+		}
+		// A full page, and in hybrid mode most of it found by meaning too (the scan is approximate).
+		if len(res.Results) != q.Limit || semantic < q.Limit*9/10 {
+			t.Fatalf("%s filtered search returned %d results, %d found by meaning; want a full page of %d", q.Mode, len(res.Results), semantic, q.Limit)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package knowledge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cairn-mcp/cairn/internal/embed"
 )
@@ -146,7 +148,7 @@ func (s *Store) Search(ctx context.Context, q SearchQuery) (SearchResult, error)
 
 	for attempt := 0; ; attempt++ {
 		res, used, seen, err := s.search(ctx, q, wantEntities, wantEpisodes)
-		if err != nil || attempt > 0 || maps.Equal(used, seen) {
+		if attempt > 0 || (err == nil && maps.Equal(used, seen)) || (err != nil && !switchedUnder(err)) {
 			return res, err
 		}
 		// A reindex switched a kind's model after this process read it: search again with the
@@ -195,12 +197,15 @@ func (s *Store) search(ctx context.Context, q SearchQuery, wantEntities, wantEpi
 	}
 	keyword := res.Mode != ModeSemantic
 	// Each list contributes more candidates than the page so that fusion has something to
-	// reorder; ef_search is the HNSW scan's candidate list and caps what one scan returns.
+	// reorder. ef_search stays at 100 whatever the page: with iterative scans on, an HNSW scan
+	// returns more rows than ef_search when asked, while a larger ef_search makes the planner
+	// price the index scan above reading every row and sorting (a sequential scan of 100,000
+	// vectors: 260 ms instead of 5; docs/BENCHMARKS.md).
 	candidates := q.Limit
 	if res.Mode == ModeHybrid {
 		candidates = max(2*q.Limit, 20)
 	}
-	efSearch := max(100, candidates)
+	const efSearch = 100
 
 	b := &pgx.Batch{}
 	// The models are read after the search, in the same transaction: a switch cannot commit while
@@ -216,7 +221,7 @@ func (s *Store) search(ctx context.Context, q SearchQuery, wantEntities, wantEpi
 	b.Queue("COMMIT")
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
-	for range 3 {
+	for range b.Len() - 3 {
 		if _, err := br.Exec(); err != nil {
 			return res, nil, nil, wrap(err, "search")
 		}
@@ -261,6 +266,13 @@ func (s *Store) search(ctx context.Context, q SearchQuery, wantEntities, wantEpi
 		return res, nil, nil, wrap(err, "search")
 	}
 	return res, used, seen, nil
+}
+
+// switchedUnder reports whether err is a query vector meeting a column of another size: what a
+// search whose query was embedded just before a reindex's switch runs into.
+func switchedUnder(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "22000" && strings.Contains(pe.Message, "different vector dimensions")
 }
 
 func collectInto(rows pgx.Rows, m map[string]string) error {

@@ -19,6 +19,7 @@ var embedFlags = []cli.Flag{
 	&cli.StringFlag{Name: "embedder", Value: embed.ProviderAuto, EnvVars: []string{"CAIRN_EMBEDDER"}, Usage: "auto (Ollama if it answers with the model, else built-in), ollama or builtin (deterministic hashing, no network)"},
 	&cli.StringFlag{Name: "embed-model", Value: embed.DefaultModel, EnvVars: []string{"CAIRN_EMBED_MODEL"}, Usage: "Ollama embedding model; its vectors must fit the graph's columns (768 dimensions unless re-indexed)"},
 	&cli.StringFlag{Name: "ollama-host", EnvVars: []string{"OLLAMA_HOST"}, Usage: "Ollama's address, read as Ollama reads it (default http://127.0.0.1:11434)"},
+	&cli.IntFlag{Name: "embed-workers", Value: jobs.DefaultEmbedWorkers, EnvVars: []string{"CAIRN_EMBED_WORKERS"}, Usage: "embed runs this process works at once (each embeds full batches of what is pending)"},
 	&cli.IntFlag{Name: "embed-batch", Value: embed.DefaultBatchSize, EnvVars: []string{"CAIRN_EMBED_BATCH"}, Usage: "texts per embed call"},
 	&cli.DurationFlag{Name: "embed-timeout", Value: embed.DefaultTimeout, EnvVars: []string{"CAIRN_EMBED_TIMEOUT"}, Usage: "longest one Ollama embed call may take before it is retried later (the first call may wait for the model to load)"},
 	&cli.DurationFlag{Name: "embed-sweep", Value: jobs.DefaultEmbedSweep, EnvVars: []string{"CAIRN_EMBED_SWEEP"}, Usage: "how often pending rows no job was queued for (raw SQL writes) are embedded"},
@@ -91,6 +92,9 @@ func addEmbedding(c *cli.Context, reg *jobs.Registry, store *knowledge.Store, e 
 	if sweep <= 0 || backoff <= 0 {
 		return cli.Exit("--embed-sweep and --embed-max-backoff must be positive", 2)
 	}
-	return jobs.AddEmbedding(reg, store, jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff,
+	if n := c.Int("embed-workers"); n < 1 || n > 100 {
+		return cli.Exit(fmt.Sprintf("--embed-workers %d: use 1 to 100", n), 2)
+	}
+	return jobs.AddEmbedding(reg, store, jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff, Workers: c.Int("embed-workers"),
 		Pipeline: knowledge.EmbedOptions{Batch: c.Int("embed-batch")}, Logger: slog.Default()})
 }
