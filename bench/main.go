@@ -39,8 +39,15 @@ func main() {
 	n := flag.Int("n", 2000, "calls per measurement")
 	starts := flag.Int("starts", 20, "cold starts to time")
 	depth := flag.Int("depth", 100000, "checkpoints in the deep workflow of the load benchmark")
+	kn := flag.Int("kn", 100000, "entities in the knowledge search benchmark")
+	kpipe := flag.Int("kpipeline", 5000, "entities written in each knowledge embed-pipeline run")
+	knowledgeOnly := flag.Bool("knowledge-only", false, "run only the knowledge-graph benchmarks")
 	flag.Parse()
-	if err := run(context.Background(), *n, *starts, *depth); err != nil {
+	if *kn < 1000 || *kpipe < 100 {
+		fmt.Fprintln(os.Stderr, "bench: -kn must be at least 1000 and -kpipeline at least 100")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -48,7 +55,13 @@ func main() {
 
 const dbName = "cairn_bench"
 
-func run(ctx context.Context, n, starts, depth int) error {
+// knowledgeOpts are the flags of the knowledge-graph benchmarks.
+type knowledgeOpts struct {
+	entities, pipelineRows int
+	only                   bool
+}
+
+func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts) error {
 	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return fmt.Errorf("connect (run through `make bench`, which starts PostgreSQL): %w", err)
@@ -85,6 +98,14 @@ func run(ctx context.Context, n, starts, depth int) error {
 		return err
 	}
 	defer os.RemoveAll(filepath.Dir(bin))
+	if ko.only {
+		kr, err := benchKnowledge(ctx, pool, bin, url, ko.entities, ko.pipelineRows)
+		if err != nil {
+			return fmt.Errorf("knowledge benchmarks: %w", err)
+		}
+		printKnowledge(os.Stdout, kr)
+		return nil
+	}
 
 	const point = "SELECT * FROM bench_items WHERE id = $1"
 	const thousand = "SELECT * FROM bench_items WHERE id <= $1 ORDER BY id"
@@ -211,6 +232,11 @@ func run(ctx context.Context, n, starts, depth int) error {
 	if err != nil {
 		return fmt.Errorf("agents benchmarks: %w", err)
 	}
+	// Last: it loads the largest table, and leaves the knowledge and job tables as its last run left them.
+	knowledgeFigures, err := benchKnowledge(ctx, pool, bin, url, ko.entities, ko.pipelineRows)
+	if err != nil {
+		return fmt.Errorf("knowledge benchmarks: %w", err)
+	}
 
 	fmt.Printf("| measurement | cairn (MCP over stdio) | plain pgx (floor) | ratio | goal |\n|---|---|---|---|---|\n")
 	fmt.Printf("| point lookup by $1, median | %s | %s | %.2fx | within 2x |\n", ms(mcpPoint.median), ms(pgxPoint.median), ratio(mcpPoint.median, pgxPoint.median))
@@ -228,6 +254,7 @@ func run(ctx context.Context, n, starts, depth int) error {
 	fmt.Printf("| 1 writer | %.0f |\n| 8 concurrent writers (8 streams) | %.0f |\n", appends1, appends8)
 	printCheckpoints(os.Stdout, checkpoints)
 	printAgents(os.Stdout, agentFigures)
+	printKnowledge(os.Stdout, knowledgeFigures)
 	return nil
 }
 
