@@ -48,6 +48,9 @@ type EmbedOptions struct {
 	// MaxBackoff caps the wait between retries while the embedder fails (River's attempt⁴
 	// seconds would reach hours); default DefaultEmbedMaxBackoff.
 	MaxBackoff time.Duration
+	// CallTimeout is the longest one embed call may take (the embedder's own timeout); the job's
+	// timeout leaves room for it. Default embed.DefaultTimeout.
+	CallTimeout time.Duration
 	// Workers is how many embed runs a process works at once; default DefaultEmbedWorkers.
 	Workers int
 	// Pipeline bounds each run (batch size, lease, time budget).
@@ -100,7 +103,7 @@ func (w *EmbedWorker) NextRetry(job *river.Job[EmbedArgs]) time.Time {
 
 // Timeout leaves room for the run's time budget plus one slow embed call.
 func (w *EmbedWorker) Timeout(*river.Job[EmbedArgs]) time.Duration {
-	return w.opts.Pipeline.Budget + embed.DefaultTimeout + time.Minute
+	return w.opts.Pipeline.Budget + w.opts.CallTimeout + time.Minute
 }
 
 // AddEmbedding registers the embed worker and the periodic sweep (run at start too). The store
@@ -117,6 +120,9 @@ func AddEmbedding(r *Registry, store *knowledge.Store, opts EmbedOptions) error 
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultEmbedWorkers
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = embed.DefaultTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -95,6 +95,6 @@ func addEmbedding(c *cli.Context, reg *jobs.Registry, store *knowledge.Store, e 
 	if n := c.Int("embed-workers"); n < 1 || n > 100 {
 		return cli.Exit(fmt.Sprintf("--embed-workers %d: use 1 to 100", n), 2)
 	}
-	return jobs.AddEmbedding(reg, store, jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff, Workers: c.Int("embed-workers"),
+	return jobs.AddEmbedding(reg, store, jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff, Workers: c.Int("embed-workers"), CallTimeout: c.Duration("embed-timeout"),
 		Pipeline: knowledge.EmbedOptions{Batch: c.Int("embed-batch")}, Logger: slog.Default()})
 }
