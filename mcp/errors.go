@@ -19,13 +19,15 @@ func toolError(err error) *sdk.CallToolResult {
 }
 
 // logCallError logs a failed call: at debug level when it was the caller's to fix, as a warning
-// when the database or cairn failed.
+// when the database or cairn failed. The text of an error the caller can fix goes to the caller
+// only: it may quote the call's values (PostgreSQL's detail quotes a failed row, its position
+// hint the SQL around a literal), and secrets must not reach the log (audit.go).
 func (s *Server) logCallError(ctx context.Context, tool string, err error) {
-	level := slog.LevelWarn
 	if callersToFix(err) {
-		level = slog.LevelDebug
+		s.log.Log(ctx, slog.LevelDebug, "tool call failed: the caller's to fix (the error is in the result)", "tool", tool)
+		return
 	}
-	s.log.Log(ctx, level, "tool call failed", "tool", tool, "err", err)
+	s.log.Log(ctx, slog.LevelWarn, "tool call failed", "tool", tool, "err", err)
 }
 
 // callersToFix reports whether an error is the caller's to fix rather than a fault.
@@ -50,7 +52,9 @@ func typed[In, Out any](s *Server, tool string, h func(context.Context, In) (Out
 				err = s.recovered(tool, p)
 			}
 		}()
-		out, err = h(ctx, in)
+		if err = s.permitArgs(ctx, tool, in); err == nil {
+			out, err = h(ctx, in)
+		}
 		if err != nil {
 			s.logCallError(ctx, tool, err)
 		}

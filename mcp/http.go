@@ -2,34 +2,47 @@ package mcp
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/rand"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/cairn-mcp/cairn/internal/auth"
 )
 
 // Handler serves MCP over HTTP: Streamable HTTP at /mcp, SSE at /sse, Prometheus metrics at
 // /metrics, and /healthz (the process is up) and /readyz (the database answers) for load
-// balancers. With an auth token set, /mcp, /sse and /metrics need "Authorization: Bearer <token>".
+// balancers. With authentication configured (static tokens, JWTs), /mcp, /sse and /metrics need
+// "Authorization: Bearer <token>"; with an issuer, the protected resource metadata (RFC 9728)
+// is served at /.well-known/oauth-protected-resource.
 func (s *Server) Handler() http.Handler {
 	get := func(*http.Request) *sdk.Server { return s.srv }
 	// Stateless: any replica behind a load balancer can answer any request.
 	streamable := sdk.NewStreamableHTTPHandler(get, &sdk.StreamableHTTPOptions{Stateless: true, Logger: slog.New(quietHandler{s.log.Handler(), slog.LevelWarn})})
 	sse := sdk.NewSSEHandler(get, nil)
+	v := s.verifier()
 
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", s.guard(streamable))
-	mux.Handle("/sse", s.guard(sse))
+	mux.Handle("/mcp", s.guard(v, streamable))
+	// The SDK does not bind SSE sessions to a user (it does Streamable HTTP ones); bindSSE does.
+	mux.Handle("/sse", s.guard(v, bindSSE(sse)))
 	// Unlike the health checks, metrics name the tools and agent templates in use and what agents
 	// spent, which is more than a load balancer needs and more than anyone who can reach the port
 	// should learn; Prometheus sends the token with "authorization: {credentials: ...}".
-	mux.Handle("GET /metrics", s.guard(s.metrics.handler()))
+	mux.Handle("GET /metrics", s.guard(v, s.metrics.handler()))
+	if meta := v.MetadataHandler(); meta != nil {
+		// Public (no token, any origin): clients read it to learn where to get a token.
+		mux.Handle(auth.MetadataPath, meta)
+		mux.Handle(auth.MetadataPath+"/", meta)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
@@ -46,19 +59,126 @@ func (s *Server) Handler() http.Handler {
 }
 
 // guard applies the browser and token checks to an MCP endpoint.
-func (s *Server) guard(h http.Handler) http.Handler {
+func (s *Server) guard(v *auth.Verifier, h http.Handler) http.Handler {
 	h = http.NewCrossOriginProtection().Handler(h)
 	h = checkOrigin(h)
-	if tok := s.cfg.AuthToken; tok != "" {
-		verify := func(_ context.Context, got string, _ *http.Request) (*auth.TokenInfo, error) {
-			if subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
-				return nil, auth.ErrInvalidToken
-			}
-			return &auth.TokenInfo{UserID: "token"}, nil
-		}
-		h = auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	return v.Require(h)
+}
+
+// verifier is Options.Auth, else the verifier the configuration describes. A configuration it
+// cannot build (serve reports that at start) locks the endpoints rather than opening them.
+func (s *Server) verifier() *auth.Verifier {
+	if s.opts.Auth != nil {
+		return s.opts.Auth
 	}
-	return h
+	v, err := auth.FromConfig(s.cfg, s.log)
+	if err != nil {
+		s.log.Error("authentication is misconfigured: every request to /mcp, /sse and /metrics is refused", "err", err)
+		v, _ = auth.New(auth.Options{Tokens: []auth.StaticToken{{Name: "locked", Role: "none", Token: rand.Text() + rand.Text()}}, Logger: s.log})
+	}
+	return v
+}
+
+// bindSSE binds each SSE session to the user whose token opened it: a message posted to the
+// session with another user's token is refused (403), as the SDK does for Streamable HTTP
+// sessions. Without authentication it changes nothing.
+func bindSSE(h http.Handler) http.Handler {
+	var mu sync.Mutex
+	owners := map[string]string{} // session id → user
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ti := sdkauth.TokenInfoFromContext(r.Context())
+		if ti == nil {
+			h.ServeHTTP(w, r)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			// The SDK names the new session in the first event it writes ("endpoint").
+			sw := &sessionSniffer{ResponseWriter: w}
+			sw.onID = func(id string) {
+				mu.Lock()
+				owners[id] = ti.UserID
+				mu.Unlock()
+			}
+			defer func() {
+				if sw.id != "" {
+					mu.Lock()
+					delete(owners, sw.id)
+					mu.Unlock()
+				}
+			}()
+			h.ServeHTTP(sw, r)
+		case http.MethodPost:
+			id := r.URL.Query().Get("sessionid")
+			mu.Lock()
+			owner, known := owners[id]
+			mu.Unlock()
+			switch {
+			case id == "":
+				h.ServeHTTP(w, r) // the SDK says what is missing
+			case !known:
+				http.Error(w, "session not found", http.StatusNotFound)
+			case owner != ti.UserID:
+				http.Error(w, "session user mismatch: the session belongs to the user who opened it", http.StatusForbidden)
+			default:
+				h.ServeHTTP(w, r)
+			}
+		default:
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// sessionSniffer passes an SSE stream through, reading the session id from the endpoint event
+// ("event: endpoint\ndata: /sse?sessionid=…"). Unwrap lets the SDK flush through it.
+type sessionSniffer struct {
+	http.ResponseWriter
+	id   string
+	onID func(string)
+}
+
+func (s *sessionSniffer) Write(p []byte) (int, error) {
+	if s.id == "" {
+		for _, line := range strings.Split(string(p), "\n") {
+			data, isData := strings.CutPrefix(line, "data: ")
+			if !isData {
+				continue
+			}
+			if u, err := url.Parse(strings.TrimSpace(data)); err == nil {
+				if id := u.Query().Get("sessionid"); id != "" {
+					s.id = id
+					s.onID(id)
+					break
+				}
+			}
+		}
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *sessionSniffer) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// sseTokenInfo gives a request that arrives over SSE the caller's TokenInfo in req.Extra, as
+// Streamable HTTP requests have it: the SDK's SSE transport leaves Extra nil, but its handlers
+// run in the context of the GET that opened the session, which carries the TokenInfo of the
+// user the session is bound to (bindSSE). Tools read the caller with
+// auth.FromTokenInfo(req.Extra.TokenInfo) whatever the transport.
+func sseTokenInfo(next sdk.MethodHandler) sdk.MethodHandler {
+	return func(ctx context.Context, method string, req sdk.Request) (sdk.Result, error) {
+		if ti := sdkauth.TokenInfoFromContext(ctx); ti != nil {
+			if ex := req.GetExtra(); ex != nil {
+				if ex.TokenInfo == nil {
+					ex.TokenInfo = ti
+				}
+			} else if v := reflect.ValueOf(req); v.Kind() == reflect.Pointer && !v.IsNil() && v.Elem().Kind() == reflect.Struct {
+				// Every *sdk.ServerRequest[P] has an exported Extra field.
+				if f := v.Elem().FieldByName("Extra"); f.IsValid() && f.CanSet() && f.Type() == reflect.TypeFor[*sdk.RequestExtra]() {
+					f.Set(reflect.ValueOf(&sdk.RequestExtra{TokenInfo: ti}))
+				}
+			}
+		}
+		return next(ctx, method, req)
+	}
 }
 
 // checkOrigin refuses browser requests from another origin (a web page the user happens to have

@@ -14,7 +14,9 @@ import (
 
 	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/permissions"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
 )
@@ -36,6 +38,12 @@ type Options struct {
 	// AgentTotals serves per-template agent totals at /metrics; default the agents store's
 	// totals when the agents toolset is on, none otherwise.
 	AgentTotals AgentTotals
+	// Permissions are the roles callers act under (permissions.go); nil lets every caller do
+	// everything. Config.Role and Config.AuditEvents complete them.
+	Permissions *permissions.Set
+	// Auth authenticates callers of the HTTP transports; default the verifier Config describes
+	// (static tokens, JWTs), none when it describes none.
+	Auth *auth.Verifier
 }
 
 // Server is cairn's MCP server. One Server serves any number of sessions over any transport.
@@ -60,6 +68,8 @@ type Server struct {
 	metrics *metrics
 	// bufs holds the buffers results are encoded into, reused across calls.
 	bufs *sync.Pool
+	// access applies the permissions and writes the audit log (permissions.go, audit.go).
+	access *access
 }
 
 // instructions tell the client's model what the enabled toolsets are for.
@@ -124,6 +134,11 @@ func New(opts Options) *Server {
 		})
 	}
 	s.srv.AddReceivingMiddleware(s.calls.middleware)
+	// Inside the metrics (a denial counts as a tool error) and whatever fills in the caller.
+	s.access = newAccess(s.cfg, opts.Permissions, opts.Pool, opts.Logger)
+	s.srv.AddReceivingMiddleware(s.access.middleware)
+	// Before the tools look: requests over SSE get the caller's TokenInfo in req.Extra too.
+	s.srv.AddReceivingMiddleware(sseTokenInfo)
 	// Added last, so outermost: its timing covers the other middleware too.
 	s.metrics = newMetrics(opts.Pool, totals, opts.Logger)
 	s.srv.AddReceivingMiddleware(s.metrics.middleware)

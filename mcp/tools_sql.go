@@ -108,6 +108,10 @@ func rawHandler[In any](s *Server, tool string, run func(ctx context.Context, ds
 		if err := decodeArgs(req.Params.Arguments, &in); err != nil {
 			return toolError(&sqlexec.InputError{Msg: tool + ": " + err.Error()}), nil
 		}
+		if err := s.permitArgs(ctx, tool, &in); err != nil {
+			s.logCallError(ctx, tool, err)
+			return toolError(err), nil
+		}
 		bp := s.bufs.Get().(*[]byte)
 		out, err := run(ctx, (*bp)[:0], &in)
 		if err != nil {

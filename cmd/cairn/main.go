@@ -81,7 +81,7 @@ Examples:
 }
 
 func commands() []*cli.Command {
-	cmds := []*cli.Command{serveCommand(), workerCommand(), migrateCommand(), pruneCommand(), rebuildCommand(), dbCommand(), statusCommand(), callCommand(), askCommand(), backupCommand(), restoreCommand(), reindexCommand(), completionCommand(), versionCommand()}
+	cmds := []*cli.Command{serveCommand(), workerCommand(), migrateCommand(), pruneCommand(), rebuildCommand(), dbCommand(), statusCommand(), callCommand(), askCommand(), backupCommand(), restoreCommand(), reindexCommand(), completionCommand(), healthcheckCommand(), versionCommand()}
 	var all func([]*cli.Command)
 	all = func(cs []*cli.Command) {
 		for _, c := range cs {

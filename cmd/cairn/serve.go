@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/permissions"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
 	"github.com/cairn-mcp/cairn/mcp"
@@ -24,10 +26,24 @@ func serveCommand() *cli.Command {
 	flags := slices.Concat([]cli.Flag{
 		&cli.StringFlag{Name: "transport", Value: config.TransportStdio, EnvVars: []string{"CAIRN_TRANSPORT"}, Usage: "stdio, sse (served at /sse) or http (Streamable HTTP at /mcp)"},
 		&cli.StringFlag{Name: "addr", Value: config.DefaultAddr, EnvVars: []string{"CAIRN_ADDR"}, Usage: "listen address of the sse and http transports"},
-		&cli.StringFlag{Name: "auth-token", EnvVars: []string{"CAIRN_AUTH_TOKEN"}, Usage: "bearer token the HTTP transports require (needed to listen beyond loopback)"},
+		&cli.StringFlag{Name: "auth-token", EnvVars: []string{"CAIRN_AUTH_TOKEN"}, Usage: "bearer token the HTTP transports require (some authentication is needed to listen beyond loopback)"},
+		&cli.StringFlag{Name: "auth-token-role", Value: config.DefaultAuthTokenRole, EnvVars: []string{"CAIRN_AUTH_TOKEN_ROLE"}, Usage: "role of the --auth-token token (its name is \"token\")"},
+		&cli.StringFlag{Name: "auth-tokens-file", EnvVars: []string{"CAIRN_AUTH_TOKENS_FILE"}, Usage: "`FILE` of static tokens, one name:role:token per line (# comments)"},
+		&cli.StringFlag{Name: "auth-tokens", EnvVars: []string{"CAIRN_AUTH_TOKENS"}, Usage: "static tokens as name:role:token entries, comma-separated (better in the environment than on the command line)"},
+		&cli.StringFlag{Name: "auth-issuer", EnvVars: []string{"CAIRN_AUTH_ISSUER", "MCP_AUTH_ISSUER"}, Usage: "accept JWTs from this issuer `URL`, verified against its key set (JWKS)"},
+		&cli.StringSliceFlag{Name: "auth-audience", EnvVars: []string{"CAIRN_AUTH_AUDIENCE", "MCP_AUTH_AUDIENCE"}, Usage: "aud values a JWT may carry (any one will do; default --public-url's /mcp and /sse)"},
+		&cli.StringFlag{Name: "auth-jwks-url", EnvVars: []string{"CAIRN_AUTH_JWKS_URL", "MCP_AUTH_JWKS_URL"}, Usage: "the issuer's key set (default: jwks_uri of its discovery document, else <issuer>/.well-known/jwks.json)"},
+		&cli.StringFlag{Name: "auth-role-claim", Value: config.DefaultAuthRoleClaim, EnvVars: []string{"CAIRN_AUTH_ROLE_CLAIM"}, Usage: "JWT claim holding the caller's role: a name, or a dotted path (realm_access.roles); a list gives its first entry"},
+		&cli.StringFlag{Name: "auth-default-role", EnvVars: []string{"CAIRN_AUTH_DEFAULT_ROLE"}, Usage: "role of a JWT without the role claim (default: none, such tokens get 403)"},
+		&cli.DurationFlag{Name: "auth-clock-skew", Value: config.DefaultAuthClockSkew, EnvVars: []string{"CAIRN_AUTH_CLOCK_SKEW"}, Usage: "tolerance on a JWT's exp, nbf and iat"},
+		&cli.StringSliceFlag{Name: "auth-required-scope", EnvVars: []string{"CAIRN_AUTH_REQUIRED_SCOPE"}, Usage: "OAuth scope every JWT must carry (403 otherwise); repeat or comma-separate for several"},
+		&cli.StringFlag{Name: "public-url", EnvVars: []string{"CAIRN_PUBLIC_URL"}, Usage: "`URL` clients reach cairn at, e.g. https://cairn.example.com (default: each request's Host); set it behind a proxy"},
 		&cli.BoolFlag{Name: "read-only", EnvVars: []string{"CAIRN_READ_ONLY"}, Usage: "refuse every write (execute, transaction, insert_vector)"},
 		&cli.IntFlag{Name: "max-rows", Value: config.DefaultMaxRows, EnvVars: []string{"CAIRN_MAX_ROWS"}, Usage: "most rows a result returns; the rest is cut and marked truncated"},
 		&cli.StringSliceFlag{Name: "toolsets", EnvVars: []string{"CAIRN_TOOLSETS"}, Usage: "tool groups to expose, comma-separated (available: " + strings.Join(config.Toolsets, ", ") + "; default all)"},
+		&cli.StringFlag{Name: "permissions", EnvVars: []string{"CAIRN_PERMISSIONS_FILE"}, Usage: "YAML `FILE` of roles: the tools, operations (read, write, ddl), tables and functions each may use (default: everyone may do everything)"},
+		&cli.StringFlag{Name: "role", EnvVars: []string{"CAIRN_ROLE"}, Usage: "`ROLE` of the permissions file for callers that bring none (stdio; default the file's default_role)"},
+		&cli.BoolFlag{Name: "audit-events", EnvVars: []string{"CAIRN_AUDIT_EVENTS"}, Usage: "also record every audited (writing) tool call as an event on the stream audit:<user>; the audit log line is written either way"},
 		noMigrateFlag,
 	}, jobFlags, dbFlags)
 	return &cli.Command{
@@ -59,6 +75,19 @@ func toolConfig(c *cli.Context) *config.Config {
 	return cfg
 }
 
+// splitList splits comma-separated entries of a list flag and drops empty ones.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
 // newServer builds cairn's MCP server on pool: what serve serves and call calls.
 func newServer(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store) (*mcp.Server, error) {
 	log := slog.Default()
@@ -66,7 +95,27 @@ func newServer(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, kg *
 	if err != nil {
 		return nil, err
 	}
-	return mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion()}), nil
+	perms, err := loadPermissions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion(), Permissions: perms}), nil
+}
+
+// loadPermissions loads the permissions file the configuration names (nil without one) and
+// checks that --role is one of its roles.
+func loadPermissions(cfg *config.Config) (*permissions.Set, error) {
+	if cfg.PermissionsFile == "" {
+		return nil, nil
+	}
+	set, err := permissions.Load(cfg.PermissionsFile, mcp.KnownTools())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Role != "" && !set.HasRole(cfg.Role) {
+		return nil, fmt.Errorf("--role %q is not a role of the permissions file %s (roles: %s)", cfg.Role, cfg.PermissionsFile, strings.Join(set.Roles(), ", "))
+	}
+	return set, nil
 }
 
 func serve(c *cli.Context) error {
@@ -74,8 +123,36 @@ func serve(c *cli.Context) error {
 	cfg.Transport = c.String("transport")
 	cfg.Addr = c.String("addr")
 	cfg.AuthToken = c.String("auth-token")
+	cfg.AuthTokenRole = c.String("auth-token-role")
+	cfg.AuthTokensFile = c.String("auth-tokens-file")
+	cfg.AuthTokens = c.String("auth-tokens")
+	cfg.AuthIssuer = c.String("auth-issuer")
+	cfg.AuthAudience = splitList(c.StringSlice("auth-audience"))
+	cfg.AuthJWKSURL = c.String("auth-jwks-url")
+	cfg.AuthRoleClaim = c.String("auth-role-claim")
+	cfg.AuthDefaultRole = c.String("auth-default-role")
+	cfg.AuthClockSkew = c.Duration("auth-clock-skew")
+	cfg.AuthRequiredScopes = splitList(c.StringSlice("auth-required-scope"))
+	cfg.PublicURL = c.String("public-url")
+	cfg.PermissionsFile = c.String("permissions")
+	cfg.Role = c.String("role")
+	cfg.AuditEvents = c.Bool("audit-events")
 	if err := cfg.Normalize(); err != nil {
 		return cli.Exit(err.Error(), 2)
+	}
+	// A bad permissions file stops cairn before it connects, with every problem listed.
+	if perms, err := loadPermissions(cfg); err != nil {
+		return cli.Exit(err.Error(), 2)
+	} else if perms != nil {
+		slog.Info("permissions", "file", cfg.PermissionsFile, "roles", perms.Roles(), "role", cfg.Role, "default_role", perms.DefaultRole())
+	}
+	if cfg.Transport != config.TransportStdio {
+		// Check the authentication settings (read the token file) now, not at the first request.
+		v, err := auth.FromConfig(cfg, slog.Default())
+		if err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+		slog.Info("authentication of the HTTP transports", "modes", v.Describe())
 	}
 	jobOpts, err := jobOptions(c)
 	if err != nil {
@@ -133,7 +210,7 @@ func serveHTTP(ctx context.Context, ln net.Listener, srv *mcp.Server, cfg *confi
 		path = "/sse"
 	}
 	log.Info("serving MCP over HTTP", "transport", cfg.Transport, "url", "http://"+ln.Addr().String()+path,
-		"also", "/mcp (Streamable HTTP), /sse (SSE), /healthz, /readyz", "auth", cfg.AuthToken != "", "version", cairnVersion())
+		"also", "/mcp (Streamable HTTP), /sse (SSE), /healthz, /readyz", "auth", cfg.AuthConfigured(), "version", cairnVersion())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

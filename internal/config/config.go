@@ -40,6 +40,20 @@ type Config struct {
 	Addr      string // listen address for sse/http; default 127.0.0.1:8080
 	AuthToken string // bearer token required on the HTTP transports; needed off loopback
 
+	// Authentication of the HTTP transports beyond AuthToken (see internal/auth): static tokens,
+	// JWTs from an issuer, or both. Some authentication is needed to listen beyond loopback.
+	AuthTokenRole      string        // role of AuthToken; default "admin"
+	AuthTokensFile     string        // file of name:role:token lines
+	AuthTokens         string        // name:role:token entries, comma-separated (CAIRN_AUTH_TOKENS)
+	AuthIssuer         string        // JWT issuer URL; turns JWT authentication on
+	AuthAudience       []string      // aud values accepted; default PublicURL's /mcp and /sse
+	AuthJWKSURL        string        // the issuer's key set; default found by discovery
+	AuthRoleClaim      string        // claim holding the role (dotted path allowed); default "role"
+	AuthDefaultRole    string        // role of a JWT without the role claim; default none (refused)
+	AuthClockSkew      time.Duration // tolerance on exp, nbf and iat; default 60s
+	AuthRequiredScopes []string      // OAuth scopes every JWT must carry (403 otherwise)
+	PublicURL          string        // URL clients reach cairn at; default each request's Host
+
 	ReadOnly         bool
 	StatementTimeout time.Duration // default 30s
 	MaxRows          int           // default 1000
@@ -47,6 +61,16 @@ type Config struct {
 	PoolMax          int           // default 10
 	Toolsets         []string      // default: all
 	NoMigrate        bool
+
+	// PermissionsFile names the YAML file of roles (internal/permissions); "" lets every caller
+	// do everything.
+	PermissionsFile string
+	// Role is the role of callers that bring none (stdio, or a token without a role); it must
+	// be one of the permissions file's roles.
+	Role string
+	// AuditEvents also records each audited (non-read-only) tool call as an event in the event
+	// log, on the stream audit:<user>; the structured log line is written either way.
+	AuditEvents bool
 }
 
 // Defaults.
@@ -56,6 +80,9 @@ const (
 	DefaultMaxRows          = 1000
 	DefaultPoolMin          = 2
 	DefaultPoolMax          = 10
+	DefaultAuthTokenRole    = "admin"
+	DefaultAuthRoleClaim    = "role"
+	DefaultAuthClockSkew    = 60 * time.Second
 )
 
 // Normalize fills defaults and checks the settings, returning an error that names the setting.
@@ -102,14 +129,53 @@ func (c *Config) Normalize() error {
 			return fmt.Errorf("--toolsets: unknown toolset %q (available: %s)", ts, strings.Join(Toolsets, ", "))
 		}
 	}
-	if c.Transport != TransportStdio && c.AuthToken == "" {
+	if c.Role != "" && c.PermissionsFile == "" {
+		return fmt.Errorf("--role %q: roles come from a permissions file; set --permissions (CAIRN_PERMISSIONS_FILE) too, or drop --role", c.Role)
+	}
+	if err := c.normalizeAuth(); err != nil {
+		return err
+	}
+	if c.Transport != TransportStdio && !c.AuthConfigured() {
 		loopback, err := IsLoopbackAddr(c.Addr)
 		if err != nil {
 			return fmt.Errorf("--addr %q: %w", c.Addr, err)
 		}
 		if !loopback {
-			return fmt.Errorf("--addr %s is not a loopback address: set --auth-token (CAIRN_AUTH_TOKEN) so that only callers with the token get in, or listen on 127.0.0.1", c.Addr)
+			return fmt.Errorf("--addr %s is not a loopback address: set --auth-token (CAIRN_AUTH_TOKEN), --auth-tokens-file or --auth-issuer so that only authenticated callers get in, or listen on 127.0.0.1", c.Addr)
 		}
+	}
+	return nil
+}
+
+// AuthConfigured reports whether the HTTP transports authenticate callers: static tokens or an
+// issuer of JWTs.
+func (c *Config) AuthConfigured() bool {
+	return c.AuthToken != "" || c.AuthTokensFile != "" || c.AuthTokens != "" || c.AuthIssuer != ""
+}
+
+// normalizeAuth fills the authentication defaults and checks that the settings fit together
+// (internal/auth checks the rest when it builds the verifier).
+func (c *Config) normalizeAuth() error {
+	if c.AuthTokenRole == "" {
+		c.AuthTokenRole = DefaultAuthTokenRole
+	}
+	if c.AuthRoleClaim == "" {
+		c.AuthRoleClaim = DefaultAuthRoleClaim
+	}
+	if c.AuthClockSkew == 0 {
+		c.AuthClockSkew = DefaultAuthClockSkew
+	}
+	if c.AuthClockSkew < 0 {
+		return fmt.Errorf("--auth-clock-skew %s: must not be negative", c.AuthClockSkew)
+	}
+	if c.AuthIssuer == "" {
+		if len(c.AuthAudience) > 0 || c.AuthJWKSURL != "" || c.AuthDefaultRole != "" || len(c.AuthRequiredScopes) > 0 {
+			return errors.New("--auth-audience, --auth-jwks-url, --auth-default-role and --auth-required-scope are JWT settings: set --auth-issuer too")
+		}
+		return nil
+	}
+	if len(c.AuthAudience) == 0 && c.PublicURL == "" {
+		return errors.New("--auth-issuer needs --auth-audience (the aud your issuer puts in the tokens it makes for cairn, e.g. https://cairn.example.com/mcp) or --public-url (then the audience is its /mcp)")
 	}
 	return nil
 }

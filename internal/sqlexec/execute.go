@@ -23,6 +23,9 @@ func (r *Runner) Execute(ctx context.Context, dst []byte, sqlText string, params
 	if err != nil {
 		return dst, asInput(err)
 	}
+	if err := checkStatement(ctx, st); err != nil {
+		return dst, err
+	}
 	conn, err := r.acquire(ctx)
 	if err != nil {
 		return dst, err

@@ -29,6 +29,9 @@ func (r *Runner) Query(ctx context.Context, dst []byte, sqlText string, params [
 	if err != nil {
 		return dst, asInput(err)
 	}
+	if err := checkStatement(ctx, st); err != nil {
+		return dst, err
+	}
 	return r.read(ctx, dst, st.Text, st.Cursorable, params, nil)
 }
 

@@ -52,6 +52,9 @@ func (r *Runner) Transaction(ctx context.Context, dst []byte, stmts []TxStatemen
 		if s.As != "" && !refPattern.MatchString("{"+s.As+"}") {
 			return dst, inputErrorf("statements[%d].as %q: use a plain name (letters, digits, _)", i, s.As)
 		}
+		if err := checkStatement(ctx, st); err != nil {
+			return dst, fmt.Errorf("statements[%d]: %w (nothing was run)", i, err)
+		}
 	}
 
 	conn, err := r.acquire(ctx)

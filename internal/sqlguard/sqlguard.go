@@ -38,6 +38,9 @@ type Statement struct {
 	// Functions lists each function called, once, lower-case and schema-qualified as written
 	// ("pg_catalog.set_config" or "set_config"; EXTRACT(… FROM …) is "extract").
 	Functions []string
+	// Footprint is what the statement needs permission for: its operation and every relation
+	// and function it reaches, with how it reaches them (tables.go).
+	Footprint Footprint
 }
 
 // TableRef names a relation; Schema is "" when the statement did not qualify it.
@@ -234,6 +237,7 @@ func analyze(sql string) (*analysis, error) {
 	raw := tree.Stmts[0]
 	a := analyzeStmt(nodeMessage(raw.Stmt))
 	a.st.Text = statementText(sql, raw)
+	a.st.Footprint = footprintOf(nodeMessage(raw.Stmt))
 	return a, nil
 }
 

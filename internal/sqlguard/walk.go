@@ -189,25 +189,35 @@ func (f *facts) addFunction(fc *pg_query.FuncCall) {
 	}
 }
 
-// addDropped records the relations a DROP names; they are name lists, not RangeVars.
+// addDropped records the relations a DROP names.
 func (f *facts) addDropped(d *pg_query.DropStmt) {
+	for _, r := range droppedRelations(d) {
+		f.addTable(r[0], r[1])
+	}
+}
+
+// droppedRelations returns the (schema, name) of each relation a DROP names: they come as name
+// lists, not RangeVars. Schema is "" when unqualified; a DROP of anything else gives none.
+func droppedRelations(d *pg_query.DropStmt) [][2]string {
 	switch d.RemoveType {
 	case pg_query.ObjectType_OBJECT_TABLE, pg_query.ObjectType_OBJECT_VIEW,
 		pg_query.ObjectType_OBJECT_MATVIEW, pg_query.ObjectType_OBJECT_INDEX,
 		pg_query.ObjectType_OBJECT_SEQUENCE, pg_query.ObjectType_OBJECT_FOREIGN_TABLE:
 	default:
-		return
+		return nil
 	}
+	var out [][2]string
 	for _, o := range d.Objects {
 		items := o.GetList().GetItems()
 		switch len(items) {
 		case 0:
 		case 1:
-			f.addTable("", items[0].GetString_().GetSval())
+			out = append(out, [2]string{"", items[0].GetString_().GetSval()})
 		default:
-			f.addTable(items[len(items)-2].GetString_().GetSval(), items[len(items)-1].GetString_().GetSval())
+			out = append(out, [2]string{items[len(items)-2].GetString_().GetSval(), items[len(items)-1].GetString_().GetSval()})
 		}
 	}
+	return out
 }
 
 func lockingName(s pg_query.LockClauseStrength) string {
