@@ -8,6 +8,9 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
+// listenMethod is 2026-07-28's subscriptions/listen, the stream resource updates travel on.
+const listenMethod = "subscriptions/listen"
+
 // inflight counts requests being handled, so that shutdown can wait for them before it closes
 // long-lived sessions (an SSE stream would otherwise hold an HTTP shutdown open until timeout).
 type inflight struct {
@@ -24,6 +27,11 @@ func newInflight() *inflight {
 
 func (f *inflight) middleware(next sdk.MethodHandler) sdk.MethodHandler {
 	return func(ctx context.Context, method string, req sdk.Request) (sdk.Result, error) {
+		if method == listenMethod {
+			// A listen request is a stream that lasts as long as its session: counted, it would
+			// hold Drain until the deadline, and only Drain's closing the sessions ends it.
+			return next(ctx, method, req)
+		}
 		f.mu.Lock()
 		if f.n == 0 {
 			f.idle = make(chan struct{})
