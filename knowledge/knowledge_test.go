@@ -264,3 +264,42 @@ func TestRelationsAndNeighbors(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func asErr[T error](err error, target *T) bool { return errors.As(err, target) }
+
+// Retries with one idempotency key, even at once, store one episode and answer with it.
+func TestAddEpisodeIdempotent(t *testing.T) {
+	t.Parallel()
+	s, db, _ := newStore(t)
+	ctx := context.Background()
+	in := knowledge.EpisodeInput{Content: "deployed nginx 1.27", Type: "deployment", IdempotencyKey: "deploy-4521",
+		Mentions: []knowledge.EntityRef{{Name: "nginx", Type: "service"}}}
+	var wg sync.WaitGroup
+	results := make([]knowledge.EpisodeWritten, 8)
+	errs := make([]error, 8)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = s.AddEpisode(ctx, in)
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if r.ID != results[0].ID || len(r.Mentions) != 1 || r.Duplicate == r.Created {
+			t.Fatalf("result %d: %+v (first %+v)", i, r, results[0])
+		}
+		if r.Created {
+			created++
+		}
+	}
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM episodes`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if created != 1 || n != 1 {
+		t.Fatalf("%d calls created, %d rows; want one of each", created, n)
+	}
+}

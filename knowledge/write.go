@@ -104,12 +104,17 @@ type EpisodeInput struct {
 	OccurredAt time.Time
 	// Mentions are the entities involved; those named with a type are created if missing.
 	Mentions []EntityRef
+	// IdempotencyKey makes a retry safe: the same key again returns the first episode, changed
+	// in nothing, with Duplicate set.
+	IdempotencyKey string
 }
 
 // EpisodeWritten is what AddEpisode did: the episode and the ids of the entities it mentions.
 type EpisodeWritten struct {
 	Written
 	Mentions []int64 `json:"mentions"`
+	// Duplicate is true when the idempotency key had been used: nothing was written.
+	Duplicate bool `json:"duplicate"`
 }
 
 // AddEpisode records an episode and links the entities it mentions, in one transaction.
@@ -140,12 +145,25 @@ func (s *Store) AddEpisode(ctx context.Context, in EpisodeInput) (EpisodeWritten
 	if !in.OccurredAt.IsZero() {
 		occurred = &in.OccurredAt
 	}
+	if len(in.IdempotencyKey) > 200 {
+		return EpisodeWritten{}, inputErrorf("idempotency_key is %d bytes; at most 200", len(in.IdempotencyKey))
+	}
 	w := EpisodeWritten{Written: Written{Kind: KindEpisode, Created: true}, Mentions: []int64{}}
 	err = s.write(ctx, func(tx pgx.Tx) (bool, error) {
 		w.Mentions = w.Mentions[:0]
-		err := tx.QueryRow(ctx, `INSERT INTO episodes (name, content, episode_type, source_description, metadata, occurred_at)
-			VALUES (nullif(btrim($1), ''), $2, $3, nullif($4, ''), $5::jsonb, coalesce($6, now()))
-			RETURNING id, embed_state`, in.Name, in.Content, typ, in.SourceDescription, meta, occurred).Scan(&w.ID, &w.Embedding)
+		err := tx.QueryRow(ctx, `INSERT INTO episodes (name, content, episode_type, source_description, metadata, occurred_at, idempotency_key)
+			VALUES (nullif(btrim($1), ''), $2, $3, nullif($4, ''), $5::jsonb, coalesce($6, now()), nullif($7, ''))
+			ON CONFLICT (idempotency_key) DO NOTHING
+			RETURNING id, embed_state`, in.Name, in.Content, typ, in.SourceDescription, meta, occurred, in.IdempotencyKey).Scan(&w.ID, &w.Embedding)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// The key was used: answer with the first episode, as it is now.
+			w.Created, w.Duplicate = false, true
+			if err := tx.QueryRow(ctx, `SELECT id, embed_state, coalesce((SELECT array_agg(entity_id ORDER BY entity_id) FROM episode_mentions WHERE episode_id = e.id), '{}')
+				FROM episodes e WHERE idempotency_key = $1`, in.IdempotencyKey).Scan(&w.ID, &w.Embedding, &w.Mentions); err != nil {
+				return false, err
+			}
+			return false, nil
+		}
 		if err != nil {
 			return false, err
 		}

@@ -50,6 +50,7 @@ type KnowledgeAddEpisodeArgs struct {
 	Metadata          json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object of your own"`
 	OccurredAt        string          `json:"occurred_at,omitempty" jsonschema:"when it happened, RFC 3339 (default now)"`
 	Entities          []MentionArg    `json:"entities,omitempty" jsonschema:"the entities involved"`
+	IdempotencyKey    string          `json:"idempotency_key,omitempty" jsonschema:"the same key again returns the first episode and writes nothing: safe retries"`
 }
 
 // KnowledgeRelateArgs are the arguments of knowledge_relate.
@@ -132,7 +133,7 @@ Returns {"results": [{"kind", "id", "name", "type", "text", "score", "semantic_r
 	addTool(s, &sdk.Tool{Name: "knowledge_add_episode", Title: "Record an episode", Annotations: write,
 		Description: `Record something that happened — an error, a deployment, a conversation — and the entities involved (created if named with a type and missing). Returns the ids at once; the text is embedded in the background.
 Example: {"name": "dashboard-startup-failure", "content": "ModuleNotFoundError: No module named 'numpy' when the dashboard starts", "episode_type": "error", "source_description": "journal", "entities": [{"name": "ModuleNotFoundError", "entity_type": "error"}, {"name": "dashboard", "entity_type": "service"}]}
-Returns {"kind": "episode", "id", "created", "embedding": "pending", "mentions": [entity ids]}.`},
+Pass idempotency_key to make retries safe. Returns {"kind": "episode", "id", "created", "embedding": "pending", "mentions": [entity ids], "duplicate"}.`},
 		func(ctx context.Context, in KnowledgeAddEpisodeArgs) (knowledge.EpisodeWritten, error) {
 			occurred, err := parseTime("occurred_at", in.OccurredAt)
 			if err != nil {
@@ -143,7 +144,7 @@ Returns {"kind": "episode", "id", "created", "embedding": "pending", "mentions":
 				ms[i] = knowledge.EntityRef{ID: m.ID, Name: m.Name, Type: m.EntityType}
 			}
 			return kg.AddEpisode(ctx, knowledge.EpisodeInput{Name: in.Name, Content: in.Content, Type: in.EpisodeType,
-				SourceDescription: in.SourceDescription, Metadata: in.Metadata, OccurredAt: occurred, Mentions: ms})
+				SourceDescription: in.SourceDescription, Metadata: in.Metadata, OccurredAt: occurred, Mentions: ms, IdempotencyKey: in.IdempotencyKey})
 		})
 	addTool(s, &sdk.Tool{Name: "knowledge_upsert_entity", Title: "Create or update an entity", Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true, OpenWorldHint: ptr(false)},
 		Description: `Create an entity, or update the one of the same type and name (case and spacing ignored: the same error type recorded twice is one entity). summary replaces the summary; attributes are merged.

@@ -76,6 +76,8 @@ CREATE TABLE episodes (
 	occurred_at        timestamptz NOT NULL DEFAULT now(),
 	created_at         timestamptz NOT NULL DEFAULT now(),
 	updated_at         timestamptz NOT NULL DEFAULT now(),
+	-- The caller's key for a retry-safe add: the same key again returns the first episode.
+	idempotency_key    text UNIQUE CHECK (length(idempotency_key) BETWEEN 1 AND 200),
 	search_tsv         tsvector GENERATED ALWAYS AS (
 		setweight(to_tsvector('english'::regconfig, coalesce(name, '')), 'A') ||
 		setweight(to_tsvector('english'::regconfig, coalesce(content, '')), 'B') ||
