@@ -141,18 +141,33 @@ func serve(c *cli.Context) error {
 		return cli.Exit(err.Error(), 2)
 	}
 	// A bad permissions file stops cairn before it connects, with every problem listed.
-	if perms, err := loadPermissions(cfg); err != nil {
+	perms, err := loadPermissions(cfg)
+	if err != nil {
 		return cli.Exit(err.Error(), 2)
-	} else if perms != nil {
+	}
+	if perms != nil {
 		slog.Info("permissions", "file", cfg.PermissionsFile, "roles", perms.Roles(), "role", cfg.Role, "default_role", perms.DefaultRole())
 	}
 	if cfg.Transport != config.TransportStdio {
 		// Check the authentication settings (read the token file) now, not at the first request.
-		v, err := auth.FromConfig(cfg, slog.Default())
+		ao, err := auth.OptionsFromConfig(cfg, slog.Default())
+		if err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+		v, err := auth.New(ao)
 		if err != nil {
 			return cli.Exit(err.Error(), 2)
 		}
 		slog.Info("authentication of the HTTP transports", "modes", v.Describe())
+		// A token whose role the permissions file lacks works for nothing: say so now.
+		for _, t := range ao.Tokens {
+			if perms != nil && !perms.HasRole(t.Role) {
+				slog.Warn("a token's role is not in the permissions file: its every call will be refused", "token", t.Name, "role", t.Role, "roles", perms.Roles())
+			}
+		}
+		if perms != nil && ao.DefaultRole != "" && !perms.HasRole(ao.DefaultRole) {
+			slog.Warn("--auth-default-role is not in the permissions file: JWTs without a role claim will be refused", "role", ao.DefaultRole, "roles", perms.Roles())
+		}
 	}
 	jobOpts, err := jobOptions(c)
 	if err != nil {
