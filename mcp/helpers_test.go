@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/mcp"
 )
@@ -28,23 +27,7 @@ import (
 // cairnBin is the cairn binary the stdio tests spawn, built once in TestMain.
 var cairnBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cairn-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cairnBin = filepath.Join(dir, "cairn")
-	build := exec.Command("go", "build", "-o", cairnBin, "github.com/cairn-mcp/cairn/cmd/cairn")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cairn:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &cairnBin) }
 
 // lockedBuffer collects a subprocess's stderr for failure messages.
 type lockedBuffer struct {
@@ -100,18 +83,8 @@ func stdioClientCmd(t *testing.T, url string, args ...string) (*sdk.ClientSessio
 	return cs, cmd
 }
 
-// cleanEnv is the environment without the test cluster's PG* variables, so that only the
-// flags given decide where cairn connects.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "CAIRN_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
+// cleanEnv is testbin.CleanEnv: only the flags given decide where cairn connects.
+func cleanEnv() []string { return testbin.CleanEnv() }
 
 // newServer builds an in-process cairn MCP server on the test database.
 func newServer(t *testing.T, db *testdb.DB, cfg *config.Config) *mcp.Server {

@@ -4,35 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-mcp/cairn/internal/testbin"
 )
 
 // cairnBin is the cairn binary the CLI tests run, built once in TestMain.
 var cairnBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cairn-cli-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cairnBin = filepath.Join(dir, "cairn")
-	build := exec.Command("go", "build", "-o", cairnBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cairn:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &cairnBin) }
 
 // cliResult is what one run of the binary did.
 type cliResult struct {
@@ -68,17 +51,8 @@ func runCLI(t *testing.T, extra []string, args ...string) cliResult {
 	return r
 }
 
-// cleanEnv is the environment without the test cluster's PG* variables (and cairn's own).
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "CAIRN_") || strings.HasPrefix(kv, "OLLAMA_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
+// cleanEnv is testbin.CleanEnv: only what a test passes decides where cairn connects.
+func cleanEnv() []string { return testbin.CleanEnv() }
 
 func TestVersionRuns(t *testing.T) {
 	r := runCLI(t, nil, "version")
