@@ -64,6 +64,8 @@ CREATE UNIQUE INDEX entities_type_name_key ON entities (entity_type, name_key);
 CREATE INDEX entities_name_key ON entities (name_key);
 CREATE INDEX entities_search_tsv ON entities USING gin (search_tsv);
 CREATE INDEX entities_pending ON entities (updated_at) WHERE embed_state = 'pending';
+-- Failed rows are few and looked for at every start (queued again when no input was to blame).
+CREATE INDEX entities_failed ON entities (id) WHERE embed_state = 'failed';
 CREATE INDEX IF NOT EXISTS idx_entities_embedding_hnsw ON entities USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
 
 CREATE TABLE episodes (
@@ -96,6 +98,7 @@ CREATE INDEX episodes_type_created ON episodes (episode_type, created_at DESC);
 CREATE INDEX episodes_created ON episodes (created_at DESC);
 CREATE INDEX episodes_search_tsv ON episodes USING gin (search_tsv);
 CREATE INDEX episodes_pending ON episodes (updated_at) WHERE embed_state = 'pending';
+CREATE INDEX episodes_failed ON episodes (id) WHERE embed_state = 'failed';
 CREATE INDEX idx_episodes_embedding_hnsw ON episodes USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
 
 CREATE TABLE relations (
