@@ -124,6 +124,11 @@ func AddEmbedding(r *Registry, store *knowledge.Store, opts EmbedOptions) error 
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = embed.DefaultTimeout
 	}
+	if opts.Pipeline.Lease <= 0 {
+		// Long enough for one embed call and its write; a worker killed mid-call leaves its rows
+		// to the others after that, not after a fixed five minutes.
+		opts.Pipeline.Lease = opts.CallTimeout + 30*time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
