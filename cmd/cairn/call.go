@@ -314,7 +314,7 @@ func inProcessSession(c *cli.Context) (cs *sdk.ClientSession, done func(), err e
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := newServer(ctx, pool, cfg, kg)
+	srv, err := newServer(ctx, pool, cfg, kg, access{})
 	if err != nil {
 		return nil, nil, err
 	}

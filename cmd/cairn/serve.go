@@ -88,18 +88,22 @@ func splitList(vals []string) []string {
 	return out
 }
 
+// access is who may call a server and what each caller may do: nil for neither (call, stdio
+// without a permissions file).
+type access struct {
+	perms *permissions.Set
+	auth  *auth.Verifier
+}
+
 // newServer builds cairn's MCP server on pool: what serve serves and call calls.
-func newServer(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store) (*mcp.Server, error) {
+func newServer(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, a access) (*mcp.Server, error) {
 	log := slog.Default()
 	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, ReadOnly: cfg.ReadOnly, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	perms, err := loadPermissions(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion(), Permissions: perms}), nil
+	return mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion(),
+		Permissions: a.perms, Auth: a.auth}), nil
 }
 
 // loadPermissions loads the permissions file the configuration names (nil without one) and
@@ -148,6 +152,7 @@ func serve(c *cli.Context) error {
 	if perms != nil {
 		slog.Info("permissions", "file", cfg.PermissionsFile, "roles", perms.Roles(), "role", cfg.Role, "default_role", perms.DefaultRole())
 	}
+	acc := access{perms: perms}
 	if cfg.Transport != config.TransportStdio {
 		// Check the authentication settings (read the token file) now, not at the first request.
 		ao, err := auth.OptionsFromConfig(cfg, slog.Default())
@@ -159,6 +164,7 @@ func serve(c *cli.Context) error {
 			return cli.Exit(err.Error(), 2)
 		}
 		slog.Info("authentication of the HTTP transports", "modes", v.Describe())
+		acc.auth = v
 		// A token whose role the permissions file lacks works for nothing: say so now.
 		for _, t := range ao.Tokens {
 			if perms != nil && !perms.HasRole(t.Role) {
@@ -195,7 +201,7 @@ func serve(c *cli.Context) error {
 	// Deferred after pool.Close, so it runs first: once the transport is done, jobs in flight
 	// finish while the pool is still open.
 	defer stopJobs(bg.jobs, log)
-	srv, err := newServer(ctx, pool, cfg, bg.knowledge)
+	srv, err := newServer(ctx, pool, cfg, bg.knowledge, acc)
 	if err != nil {
 		return err
 	}
