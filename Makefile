@@ -9,7 +9,11 @@ LDFLAGS := -X main.version=$(VERSION)
 # MCP clients run `cairn serve` (stdio) themselves. Override: make run ARGS="--transport stdio".
 ARGS    ?= --transport http
 
-.PHONY: build run test bench vet fmt pgvector clean
+# Fuzz targets make test runs, each for FUZZTIME (go test -fuzz takes one target at a time).
+FUZZ     ?= ./internal/sqlguard:FuzzStatementCheck ./internal/sqlguard:FuzzStatementText
+FUZZTIME ?= 10s
+
+.PHONY: build run test fuzz bench vet fmt pgvector clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cairn
@@ -23,6 +27,14 @@ run: build
 test: pgvector
 	$(GO) vet ./...
 	scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+# The statement check must survive any input: a crash in the parser takes the server down.
+fuzz:
+	@for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; \
+	done
 
 bench: pgvector
 	scripts/with-postgres.sh $(GO) run ./bench $(BENCHARGS)

@@ -16,17 +16,18 @@ const maxRedactedLen = 2000
 // characters; and its pg_query fingerprint, which identifies statements that differ only in
 // their literals. pg_query's own Normalize is not enough here: it keeps comments and leaves the
 // literals of many utility statements (CREATE TABLE … DEFAULT, COMMENT ON, CREATE VIEW,
-// ALTER SYSTEM) in place. Either result is "" when the SQL cannot be scanned or parsed.
+// ALTER SYSTEM) in place. Either result is "" when the SQL cannot be scanned or parsed, or is
+// too long or deep to parse safely.
 func Redact(sql string) (text, fingerprint string) {
+	tokens, err := scanSafe(sql)
+	if err != nil {
+		return "", ""
+	}
 	if fp, err := pg_query.Fingerprint(sql); err == nil {
 		fingerprint = fp
 	}
-	res, err := pg_query.Scan(sql)
-	if err != nil {
-		return "", fingerprint
-	}
 	n := 0
-	for _, tok := range res.Tokens {
+	for _, tok := range tokens {
 		if tok.Token == pg_query.Token_PARAM && int(tok.Start)+1 <= int(tok.End) && int(tok.End) <= len(sql) {
 			if k, err := strconv.Atoi(sql[tok.Start+1 : tok.End]); err == nil && k > n {
 				n = k
@@ -40,7 +41,7 @@ func Redact(sql string) (text, fingerprint string) {
 			b.WriteByte(' ')
 		}
 	}
-	for _, tok := range res.Tokens {
+	for _, tok := range tokens {
 		start, end := int(tok.Start), int(tok.End)
 		if start < prev || end < start || end > len(sql) {
 			return "", fingerprint // offsets the scanner should never give; log nothing rather than guess

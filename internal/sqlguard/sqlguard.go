@@ -118,6 +118,9 @@ func CheckWhereClause(clause string) error {
 	if strings.IndexByte(clause, 0) >= 0 {
 		return nulError()
 	}
+	if err := checkShape(clause); err != nil {
+		return err
+	}
 	// The newline ends a trailing -- comment here, as it must where cairn places the clause;
 	// without it the comment would swallow whatever follows.
 	tree, err := pg_query.Parse(whereClausePrefix + clause + "\n")
@@ -222,6 +225,9 @@ func analyze(sql string) (*analysis, error) {
 	// The parser reads a C string and would stop at a NUL, while Text would keep what follows.
 	if strings.IndexByte(sql, 0) >= 0 {
 		return nil, nulError()
+	}
+	if err := checkShape(sql); err != nil {
+		return nil, err
 	}
 	tree, err := pg_query.Parse(sql)
 	if err != nil {
