@@ -155,6 +155,8 @@ func newAccess(cfg *config.Config, set *permissions.Set, pool *pgxpool.Pool, log
 // caller is who makes a call.
 type caller struct {
 	user      string // the token's user; "local:<os user>" over stdio; "anonymous" otherwise
+	auth      string // how the user authenticated: auth.MethodToken, auth.MethodJWT, or ""
+	issuer    string // the JWT's issuer
 	role      string // "" when none could be found (with a permissions file every call is refused)
 	transport string // stdio, http or sse
 }
@@ -178,7 +180,7 @@ func (a *access) callerOf(ctx context.Context, req sdk.Request) caller {
 		ti = sdkauth.TokenInfoFromContext(ctx)
 	}
 	id := auth.FromTokenInfo(ti)
-	c := caller{user: id.User, role: id.Role, transport: a.transport}
+	c := caller{user: id.User, auth: id.Method, issuer: id.Issuer, role: id.Role, transport: a.transport}
 	switch {
 	case extra != nil && extra.Header != nil:
 		c.transport = config.TransportHTTP
@@ -507,6 +509,7 @@ func (a *access) resolve(ctx context.Context, fp sqlguard.Footprint) (*permissio
 			funcs = append(funcs, f.Name)
 		}
 	}
+	var roots []cascadeRoot
 	var r lookup
 	if len(rels) > 0 || len(funcs) > 0 {
 		var err error
@@ -521,18 +524,28 @@ func (a *access) resolve(ctx context.Context, fp sqlguard.Footprint) (*permissio
 		}
 		for _, sc := range schemas {
 			st.Tables = append(st.Tables, permissions.Table{Schema: sc, Name: acc.Table.Name, Op: permissions.Operation(acc.Op), Via: acc.Via})
+			if acc.Cascade != 0 {
+				roots = append(roots, cascadeRoot{sc, acc.Table.Name, acc.Cascade, acc.SetColumns})
+			}
 		}
+	}
+	if len(roots) > 0 {
+		reached, err := a.cascadeTargets(ctx, roots)
+		if err != nil {
+			return nil, err
+		}
+		st.Tables = append(st.Tables, reached...)
 	}
 	for _, f := range fp.Functions {
 		if f.Schema != "" {
 			st.Functions = append(st.Functions, permissions.Function{Schema: f.Schema, Name: f.Name, Via: f.Via,
-				Builtin: f.Schema == "pg_catalog", Dynamic: f.Dynamic})
+				Builtin: f.Schema == "pg_catalog", Restricted: f.Restricted})
 			continue
 		}
 		schemas := r.funcs[f.Name]
 		user := slices.DeleteFunc(slices.Clone(schemas), func(s string) bool { return s == "pg_catalog" })
 		if len(user) == 0 && len(schemas) > 0 {
-			st.Functions = append(st.Functions, permissions.Function{Schema: "pg_catalog", Name: f.Name, Via: f.Via, Builtin: true, Dynamic: f.Dynamic})
+			st.Functions = append(st.Functions, permissions.Function{Schema: "pg_catalog", Name: f.Name, Via: f.Via, Builtin: true, Restricted: f.Restricted})
 			continue
 		}
 		if len(schemas) == 0 {
@@ -543,6 +556,79 @@ func (a *access) resolve(ctx context.Context, fp sqlguard.Footprint) (*permissio
 		}
 	}
 	return st, nil
+}
+
+// cascadeRoot is a relation a statement writes in a way that can set off the foreign keys that
+// reference it.
+type cascadeRoot struct {
+	schema, name string
+	cascade      sqlguard.Cascade
+	setColumns   []string
+}
+
+// cascadeTargets asks the catalog which tables a statement also writes through foreign keys,
+// in one round trip: for TRUNCATE … CASCADE every table that references a root; for a DELETE
+// the tables whose foreign keys have an ON DELETE action that writes (CASCADE, SET NULL, SET
+// DEFAULT); for an UPDATE those with such an ON UPDATE action on a column the statement sets;
+// and then the tables those reach in turn (by any action, as what a cascade changes there is
+// not known here).
+func (a *access) cascadeTargets(ctx context.Context, roots []cascadeRoot) ([]permissions.Table, error) {
+	const q = `WITH RECURSIVE root AS (
+	SELECT c.oid AS relid, r.schema || '.' || r.name AS name, r.del, r.upd, r.trunc, r.cols
+	FROM jsonb_to_recordset($1::jsonb) AS r(schema text, name text, del bool, upd bool, trunc bool, cols text[])
+	JOIN pg_namespace n ON n.nspname = r.schema
+	JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.name
+), reach(relid, trunc, root, depth) AS (
+	SELECT con.conrelid, root.trunc, root.name, 1
+	FROM root JOIN pg_constraint con ON con.confrelid = root.relid AND con.contype = 'f'
+	WHERE root.trunc
+		OR (root.del AND con.confdeltype IN ('c', 'n', 'd'))
+		OR (root.upd AND con.confupdtype IN ('c', 'n', 'd') AND (root.cols IS NULL OR EXISTS (
+			SELECT 1 FROM unnest(con.confkey) AS k(attnum)
+			JOIN pg_attribute att ON att.attrelid = con.confrelid AND att.attnum = k.attnum
+			WHERE att.attname = ANY (root.cols))))
+	UNION
+	SELECT con.conrelid, reach.trunc, reach.root, reach.depth + 1
+	FROM reach JOIN pg_constraint con ON con.confrelid = reach.relid AND con.contype = 'f'
+	WHERE reach.depth < 16 AND (reach.trunc OR con.confdeltype IN ('c', 'n', 'd') OR con.confupdtype IN ('c', 'n', 'd')))
+SELECT DISTINCT n.nspname, c.relname, reach.trunc, reach.root
+FROM reach JOIN pg_class c ON c.oid = reach.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+ORDER BY 4, 1, 2`
+	type root struct {
+		Schema string   `json:"schema"`
+		Name   string   `json:"name"`
+		Del    bool     `json:"del"`
+		Upd    bool     `json:"upd"`
+		Trunc  bool     `json:"trunc"`
+		Cols   []string `json:"cols"` // nil: any column (an update whose columns are unknown)
+	}
+	rs := make([]root, len(roots))
+	for i, r := range roots {
+		rs[i] = root{Schema: r.schema, Name: r.name, Del: r.cascade&sqlguard.CascadeDelete != 0,
+			Upd: r.cascade&sqlguard.CascadeUpdate != 0, Trunc: r.cascade&sqlguard.CascadeTruncate != 0, Cols: r.setColumns}
+	}
+	rows, err := a.pool.Query(ctx, q, rs)
+	if err != nil {
+		return nil, fmt.Errorf("permissions: find the tables foreign keys reach: %w", err)
+	}
+	defer rows.Close()
+	var out []permissions.Table
+	for rows.Next() {
+		var schema, name, root string
+		var trunc bool
+		if err := rows.Scan(&schema, &name, &trunc, &root); err != nil {
+			return nil, fmt.Errorf("permissions: find the tables foreign keys reach: %w", err)
+		}
+		via := "the ON DELETE / ON UPDATE actions of foreign keys referencing " + root
+		if trunc {
+			via = "TRUNCATE … CASCADE of " + root
+		}
+		out = append(out, permissions.Table{Schema: schema, Name: name, Op: permissions.Write, Via: via})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("permissions: find the tables foreign keys reach: %w", err)
+	}
+	return out, nil
 }
 
 // lookup is what the catalog says about unqualified names.

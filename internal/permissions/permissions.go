@@ -60,13 +60,15 @@ func (t Table) String() string { return t.Schema + "." + t.Name }
 type Function struct {
 	Schema, Name string
 	Via          string
-	// Builtin is true for PostgreSQL's own functions (pg_catalog), which are always allowed
-	// unless Dynamic.
+	// Builtin is true for PostgreSQL's own functions (pg_catalog), which are allowed unless
+	// Restricted.
 	Builtin bool
-	// Dynamic marks a built-in that reads data it is given by name or as SQL text
-	// (query_to_xml, table_to_xml, ts_stat, lo_get, …): like a user-defined function, it must
-	// be listed in functions.
-	Dynamic bool
+	// Restricted says why a built-in needs an explicit permission, completing "it …": it reads
+	// data it is given by name or as SQL text (query_to_xml, table_to_xml, ts_stat, lo_get),
+	// administers the server (pg_terminate_backend, pg_reload_conf), or writes what no table
+	// permission covers (setval, large objects, notifications on cairn's own channels). A
+	// role may call it only if its functions list names it, or is "*".
+	Restricted string
 }
 
 func (f Function) String() string { return f.Schema + "." + f.Name }
@@ -131,6 +133,46 @@ func (p pattern) match(schema, name string) bool {
 	ok1, _ := path.Match(p.schema, schema)
 	ok2, _ := path.Match(p.name, name)
 	return ok1 && ok2
+}
+
+// sensitive are the relations (in any schema) that show other sessions' statements, credentials
+// or samples of any table's values: a wildcard such as "pg_catalog.*" does not grant them, by
+// what they show.
+var sensitive = map[string]string{
+	"pg_stat_activity":           "shows other sessions' statements with their literal values",
+	"pg_stat_statements":         "shows other sessions' statements",
+	"pg_authid":                  "holds password hashes",
+	"pg_shadow":                  "holds password hashes",
+	"pg_user_mapping":            "holds passwords for foreign servers",
+	"pg_user_mappings":           "holds passwords for foreign servers",
+	"pg_statistic":               "holds samples of every table's values",
+	"pg_stats":                   "shows samples of tables' values",
+	"pg_statistic_ext_data":      "holds samples of every table's values",
+	"pg_stats_ext":               "shows samples of tables' values",
+	"pg_stats_ext_exprs":         "shows samples of tables' values",
+	"pg_stat_replication":        "shows other sessions' client addresses",
+	"pg_stat_wal_receiver":       "shows the replication connection string",
+	"pg_stat_subscription":       "shows replication state",
+	"pg_prepared_xacts":          "shows other sessions' prepared transactions",
+	"pg_stat_statements_info":    "shows other sessions' statement statistics",
+	"pg_stat_ssl":                "shows other sessions' client certificates",
+	"pg_stat_gssapi":             "shows other sessions' principals",
+	"pg_hba_file_rules":          "shows the server's authentication rules",
+	"pg_ident_file_mappings":     "shows the server's user mappings",
+	"pg_file_settings":           "shows the server's configuration files",
+	"pg_backend_memory_contexts": "shows server memory",
+}
+
+// matchingExactly returns the first pattern that is "*" or names schema.name without a wildcard
+// in the name, or nil.
+func matchingExactly(ps []pattern, schema, name string) *pattern {
+	for i := range ps {
+		p := &ps[i]
+		if p.text == "*" || (p.name == name && p.match(schema, name)) {
+			return p
+		}
+	}
+	return nil
 }
 
 // matching returns the first pattern matching schema.name, or nil.
@@ -263,17 +305,21 @@ func (s *Set) Check(roleName, tool string, st *Statement) error {
 		}
 	}
 	for _, f := range st.Functions {
-		if f.Builtin && !f.Dynamic {
+		if f.Builtin && f.Restricted == "" {
+			continue
+		}
+		if f.Restricted != "" {
+			if matchingExactly(r.functions, f.Schema, f.Name) == nil {
+				return s.deny(r.name, "function "+f.String(), "role %q may not call function %s%s: it %s, so a role may call it only if its functions list names it (%q) or is \"*\"",
+					r.name, f, via(f.Via), f.Restricted, f.String())
+			}
 			continue
 		}
 		if p := matching(r.functions, f.Schema, f.Name); p != nil {
 			continue
 		}
-		why := "a function's body can read and write any table, so a role may call only the user-defined functions its functions list names"
-		if f.Dynamic {
-			why = "it reads data named in its arguments (SQL text, a table or schema name, a large object), which permissions cannot see, so it must be listed in functions"
-		}
-		return s.deny(r.name, "function "+f.String(), "role %q may not call function %s%s: %s", r.name, f, via(f.Via), why)
+		return s.deny(r.name, "function "+f.String(), "role %q may not call function %s%s: a function's body can read and write any table, so a role may call only the user-defined functions its functions list names",
+			r.name, f, via(f.Via))
 	}
 	return nil
 }
@@ -291,7 +337,12 @@ func (s *Set) checkTable(r *role, t Table) error {
 	if p := matching(r.tablesDeny, t.Schema, t.Name); p != nil {
 		return s.deny(r.name, "table "+t.String(), "role %q may not %s table %s%s: tables_deny lists %s", r.name, tableVerb(t.Op), t, via(t.Via), p.text)
 	}
-	if matching(r.tables, t.Schema, t.Name) == nil {
+	if why, ok := sensitive[t.Name]; ok {
+		if matchingExactly(r.tables, t.Schema, t.Name) == nil {
+			return s.deny(r.name, "table "+t.String(), "role %q may not %s table %s%s: it %s, so only a tables entry naming it (%q) or \"*\" grants it, not a wildcard",
+				r.name, tableVerb(t.Op), t, via(t.Via), why, t.String())
+		}
+	} else if matching(r.tables, t.Schema, t.Name) == nil {
 		return s.deny(r.name, "table "+t.String(), "role %q may not %s table %s%s: it is not in the role's tables (%s)", r.name, tableVerb(t.Op), t, via(t.Via), patternList(r.tables))
 	}
 	if (t.Op == Write || t.Op == DDL) && r.writeTables != nil && matching(r.writeTables, t.Schema, t.Name) == nil {

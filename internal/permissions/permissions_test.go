@@ -37,6 +37,11 @@ roles:
     write_tables: ["public.workflows", "public.agents"]
   admin: {toolsets: ["*"], operations: [read, write, ddl], tables: ["*"], functions: ["*"]}
   nobody: {tools: [], operations: [], tables: []}
+  operator:
+    toolsets: ["*"]
+    operations: [read, write]
+    tables: ["pg_catalog.*", "pg_catalog.pg_stat_statements"]
+    functions: ["pg_catalog.pg_t*", "pg_catalog.pg_terminate_backend"]
 `
 
 func mustParse(t *testing.T, text string) *Set {
@@ -61,7 +66,7 @@ func TestLoadExample(t *testing.T) {
 	if s.Source() != file || s.DefaultRole() != "reader" || !s.HasRole("admin") || s.HasRole("root") {
 		t.Errorf("Source %q DefaultRole %q", s.Source(), s.DefaultRole())
 	}
-	if got := strings.Join(s.Roles(), ","); got != "admin,nobody,reader,writer" {
+	if got := strings.Join(s.Roles(), ","); got != "admin,nobody,operator,reader,writer" {
 		t.Errorf("Roles = %s", got)
 	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml"), testTools); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
@@ -218,15 +223,26 @@ func TestCheck(t *testing.T) {
 		{"reader", "query", Statement{Op: Read, Functions: []Function{{Schema: "public", Name: "leak", Via: "a subquery"}}}, "function public.leak",
 			[]string{`role "reader" may not call function public.leak (reached through a subquery)`, "functions list"}},
 		{"reader", "query", Statement{Op: Read, Functions: []Function{{Schema: "public", Name: "safe_hash"}}}, "", nil},
-		{"reader", "query", Statement{Op: Read, Functions: []Function{{Schema: "pg_catalog", Name: "query_to_xml", Builtin: true, Dynamic: true}}}, "function pg_catalog.query_to_xml",
-			[]string{"reads data named in its arguments"}},
-		{"admin", "query", Statement{Op: Read, Functions: []Function{{Schema: "pg_catalog", Name: "query_to_xml", Builtin: true, Dynamic: true}, {Schema: "x", Name: "y"}}}, "", nil},
+		{"reader", "query", Statement{Op: Read, Functions: []Function{{Schema: "pg_catalog", Name: "query_to_xml", Builtin: true, Restricted: "reads data named in its arguments"}}}, "function pg_catalog.query_to_xml",
+			[]string{"it reads data named in its arguments", `only if its functions list names it ("pg_catalog.query_to_xml")`}},
+		{"admin", "query", Statement{Op: Read, Functions: []Function{{Schema: "pg_catalog", Name: "query_to_xml", Builtin: true, Restricted: "reads"}, {Schema: "x", Name: "y"}}}, "", nil},
+		{"writer", "execute", Statement{Op: Read, Functions: []Function{{Schema: "pg_catalog", Name: "pg_terminate_backend", Builtin: true, Restricted: "signals another server process"}}}, "function pg_catalog.pg_terminate_backend",
+			[]string{`role "writer" may not call function pg_catalog.pg_terminate_backend: it signals another server process`}},
+		// A wildcard does not grant a restricted built-in; naming it does.
+		{"operator", "execute", Statement{Op: Read, Functions: []Function{{Schema: "pg_catalog", Name: "pg_cancel_backend", Builtin: true, Restricted: "signals"}}}, "function pg_catalog.pg_cancel_backend", nil},
+		{"operator", "execute", Statement{Op: Read, Functions: []Function{{Schema: "pg_catalog", Name: "pg_terminate_backend", Builtin: true, Restricted: "signals"}}}, "", nil},
+		// Relations that show other sessions' statements or credentials need their own name.
+		{"operator", "query", read(tbl("pg_catalog", "pg_stat_activity", Read, "")), "table pg_catalog.pg_stat_activity",
+			[]string{"shows other sessions' statements", `only a tables entry naming it ("pg_catalog.pg_stat_activity")`}},
+		{"operator", "query", read(tbl("pg_catalog", "pg_stat_statements", Read, "")), "", nil},
+		{"operator", "query", read(tbl("pg_catalog", "pg_class", Read, "")), "", nil},
+		{"admin", "query", read(tbl("pg_catalog", "pg_stat_activity", Read, "")), "", nil},
 		// Schemas listed.
 		{"reader", "list_tables", Statement{Op: Read, Schemas: []string{"public"}}, "", nil},
 		{"reader", "list_tables", Statement{Op: Read, Schemas: []string{"private"}}, "schema private", []string{"may not list schema private"}},
 		// Roles.
 		{"", "query", read(), "role", []string{"no role", "--role", "default_role"}},
-		{"root", "query", read(), "role", []string{`role "root" is not defined`, "admin, nobody, reader, writer"}},
+		{"root", "query", read(), "role", []string{`role "root" is not defined`, "admin, nobody, operator, reader, writer"}},
 	}
 	for _, c := range tests {
 		err := s.Check(c.role, c.tool, &c.st)

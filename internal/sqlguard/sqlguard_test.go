@@ -140,6 +140,7 @@ func TestCheckQueryRefuses(t *testing.T) {
 		{"SELECT * FROM dblink_exec('dbname=x', 'DELETE FROM t')", []string{"`dblink_exec`"}},
 		{"SELECT pg_read_file('/etc/passwd')", []string{"filesystem"}},
 		{"SELECT CASE WHEN true THEN pg_notify('c', 'x') END", []string{"`pg_notify`"}},
+		{"SELECT pg_log_backend_memory_contexts(pg_backend_pid())", []string{"`pg_log_backend_memory_contexts` controls the database server"}},
 		{"SELECT count(*) FILTER (WHERE setval('s', 1) > 0) FROM t", []string{"`setval`"}},
 		{"SELECT 1 UNION SELECT lo_unlink(1)", []string{"`lo_unlink`"}},
 		{"VALUES (txid_current())", []string{"`txid_current`"}},

@@ -47,9 +47,30 @@ type Access struct {
 	Op Operation
 	// Via says how the statement reaches the relation when it is not named directly at the top
 	// level, innermost first, e.g. `a JOIN`, `a subquery in a CTE "s"`, `a UNION`,
-	// `INSERT … SELECT`, `UPDATE … FROM`, `DELETE … USING`, `MERGE … USING`.
+	// `INSERT … SELECT`, `UPDATE … FROM`, `DELETE … USING`, `MERGE … USING`, `nextval()`.
 	Via string
+	// Cascade says what a write to the relation can set off in the tables whose foreign keys
+	// reference it; only the catalog knows which tables those are.
+	Cascade Cascade
+	// SetColumns are the columns an UPDATE (or ON CONFLICT DO UPDATE, or MERGE's UPDATE) sets,
+	// when Cascade has CascadeUpdate: only foreign keys referencing one of them are set off.
+	SetColumns []string
 }
+
+// Cascade is what a write to a relation can do to the tables that reference it, as flags.
+type Cascade uint8
+
+const (
+	// CascadeDelete: the referencing foreign keys' ON DELETE actions (CASCADE, SET NULL, SET
+	// DEFAULT) write the tables that hold them — DELETE, MERGE … DELETE.
+	CascadeDelete Cascade = 1 << iota
+	// CascadeUpdate: their ON UPDATE actions, for the referenced columns set — UPDATE, MERGE …
+	// UPDATE, INSERT … ON CONFLICT DO UPDATE.
+	CascadeUpdate
+	// CascadeTruncate: TRUNCATE … CASCADE empties every table that references the relation,
+	// and every table that references those.
+	CascadeTruncate
+)
 
 // FuncRef is one function a statement calls.
 type FuncRef struct {
@@ -58,12 +79,15 @@ type FuncRef struct {
 	// "pg_catalog", as the parser makes them.
 	Schema, Name string
 	Via          string
-	// Dynamic marks a built-in function that reads data the statement does not name as a
-	// relation: SQL passed as text (query_to_xml, ts_stat), a relation or schema passed by name
-	// (table_to_xml, schema_to_xml, database_to_xml), large objects (lo_get), other sessions'
-	// statements (pg_stat_get_activity). Checking the relations a statement names says nothing
-	// about these, so permissions treat them like user-defined functions.
-	Dynamic bool
+	// Restricted says why a built-in function needs an explicit permission, completing "it …";
+	// "" for the ordinary ones. Some read data the statement does not name as a relation: SQL
+	// passed as text (query_to_xml, ts_stat), a relation or schema passed by name
+	// (table_to_xml), large objects (lo_get), other sessions' statements
+	// (pg_stat_get_activity) — checking the relations a statement names says nothing about
+	// these. Others administer the server or reach other sessions (pg_terminate_backend,
+	// pg_reload_conf, setval, large-object writes, notifications on cairn's own channels).
+	// Permissions treat them like user-defined functions: a role must list them.
+	Restricted string
 }
 
 // String is the function's name as schema.name, or the bare name when unqualified.
@@ -91,6 +115,9 @@ type Footprint struct {
 	Functions []FuncRef
 }
 
+// readsUnnamed is why the dynamicFuncs need an explicit permission.
+const readsUnnamed = "reads data named in its arguments (SQL text, a table or schema name, a large object) or other sessions' statements, which permissions cannot see"
+
 // dynamicFuncs are the built-in functions whose calls read data that is not named as a relation.
 var dynamicFuncs = map[string]bool{
 	"query_to_xml": true, "query_to_xmlschema": true, "query_to_xml_and_xmlschema": true,
@@ -114,7 +141,7 @@ func footprintOf(stmt proto.Message) Footprint {
 		// Only planned: every relation is read (for its statistics), nothing is changed.
 		fp := Footprint{Op: OpRead, Functions: inner.Functions}
 		for _, a := range inner.Accesses {
-			a.Op = OpRead
+			a.Op, a.Cascade, a.SetColumns = OpRead, 0, nil
 			if !slices.ContainsFunc(fp.Accesses, func(b Access) bool { return b.Table == a.Table && b.Op == a.Op }) {
 				fp.Accesses = append(fp.Accesses, a)
 			}
@@ -198,23 +225,38 @@ func (w *fpWalk) raise(op Operation) {
 	}
 }
 
-func (w *fpWalk) addRange(rv *pg_query.RangeVar, op Operation, sc fpScope) {
+func (w *fpWalk) addRange(rv *pg_query.RangeVar, op Operation, sc fpScope) *Access {
 	if rv == nil || rv.Relname == "" {
-		return
+		return nil
 	}
-	w.addAccess(TableRef{Schema: rv.Schemaname, Name: rv.Relname}, op, sc)
+	return w.addAccess(TableRef{Schema: rv.Schemaname, Name: rv.Relname}, op, sc)
 }
 
-func (w *fpWalk) addAccess(t TableRef, op Operation, sc fpScope) {
+func (w *fpWalk) addAccess(t TableRef, op Operation, sc fpScope) *Access {
 	if t.Name == "" {
-		return
+		return nil
 	}
-	for _, a := range w.fp.Accesses {
+	for i, a := range w.fp.Accesses {
 		if a.Table == t && a.Op == op {
-			return
+			return &w.fp.Accesses[i]
 		}
 	}
 	w.fp.Accesses = append(w.fp.Accesses, Access{Table: t, Op: op, Via: sc.viaString()})
+	return &w.fp.Accesses[len(w.fp.Accesses)-1]
+}
+
+// cascades marks a written relation as setting off the foreign keys that reference it; set
+// are the columns an update sets.
+func cascades(a *Access, c Cascade, set []*pg_query.Node) {
+	if a == nil {
+		return
+	}
+	a.Cascade |= c
+	for _, n := range set {
+		if rt := n.GetResTarget(); rt != nil && !slices.Contains(a.SetColumns, rt.Name) {
+			a.SetColumns = append(a.SetColumns, rt.Name)
+		}
+	}
 }
 
 func (w *fpWalk) addFunc(fc *pg_query.FuncCall, sc fpScope) {
@@ -229,7 +271,35 @@ func (w *fpWalk) addFunc(fc *pg_query.FuncCall, sc fpScope) {
 	if len(parts) > 1 {
 		f.Schema = parts[len(parts)-2]
 	}
-	f.Dynamic = (f.Schema == "" || f.Schema == "pg_catalog") && dynamicFuncs[strings.ToLower(f.Name)]
+	if f.Schema == "" || f.Schema == "pg_catalog" {
+		f.Restricted = w.builtinCall(strings.ToLower(f.Name), fc.Args, sc)
+	}
+	w.addFuncRef(f)
+}
+
+// builtinCall works out what a call of a built-in function needs beyond the statement's
+// relations: the reason it is restricted ("" if it is not), and — for nextval on a sequence
+// named by a literal — the sequence as a relation written.
+func (w *fpWalk) builtinCall(name string, args []*pg_query.Node, sc fpScope) string {
+	switch {
+	case dynamicFuncs[name]:
+		return readsUnnamed
+	case name == "nextval":
+		if seq, ok := qualifiedLiteral(args); ok {
+			w.addAccess(seq, OpWrite, sc.through("nextval()"))
+			return ""
+		}
+		return "changes a sequence named at run time"
+	case name == "pg_notify":
+		return notifyRestriction(stringArg(args))
+	}
+	if r := funcRuleFor(name); r != nil && r.admin {
+		return r.does
+	}
+	return ""
+}
+
+func (w *fpWalk) addFuncRef(f FuncRef) {
 	for _, g := range w.fp.Functions {
 		if g.Schema == f.Schema && g.Name == f.Name {
 			return
@@ -299,7 +369,14 @@ func (w *fpWalk) walk(m protoreflect.Message, sc fpScope) {
 		sc = sc.through("a subquery")
 	case *pg_query.TruncateStmt:
 		for _, r := range n.Relations {
-			w.addRange(r.GetRangeVar(), OpWrite, sc)
+			if a := w.addRange(r.GetRangeVar(), OpWrite, sc); n.Behavior == pg_query.DropBehavior_DROP_CASCADE {
+				cascades(a, CascadeTruncate, nil)
+			}
+		}
+		return
+	case *pg_query.NotifyStmt:
+		if why := notifyRestriction(n.Conditionname, true); why != "" {
+			w.addFuncRef(FuncRef{Schema: "pg_catalog", Name: "pg_notify", Via: sc.through("NOTIFY " + n.Conditionname).viaString(), Restricted: why})
 		}
 		return
 	case *pg_query.LockStmt:
@@ -399,7 +476,26 @@ func (w *fpWalk) dml(n proto.Message, target *pg_query.RangeVar, with *pg_query.
 	if with != nil {
 		sc.ctes = w.with(with, sc)
 	}
-	w.addRange(target, OpWrite, sc)
+	a := w.addRange(target, OpWrite, sc)
+	switch n := n.(type) {
+	case *pg_query.InsertStmt:
+		if oc := n.OnConflictClause; oc != nil && oc.Action == pg_query.OnConflictAction_ONCONFLICT_UPDATE {
+			cascades(a, CascadeUpdate, oc.TargetList)
+		}
+	case *pg_query.UpdateStmt:
+		cascades(a, CascadeUpdate, n.TargetList)
+	case *pg_query.DeleteStmt:
+		cascades(a, CascadeDelete, nil)
+	case *pg_query.MergeStmt:
+		for _, wc := range n.MergeWhenClauses {
+			switch c := wc.GetMergeWhenClause(); c.GetCommandType() {
+			case pg_query.CmdType_CMD_DELETE:
+				cascades(a, CascadeDelete, nil)
+			case pg_query.CmdType_CMD_UPDATE:
+				cascades(a, CascadeUpdate, c.TargetList)
+			}
+		}
+	}
 	w.children(n.ProtoReflect(), sc, func(name protoreflect.Name) (fpScope, bool) {
 		switch name {
 		case "relation", "with_clause":

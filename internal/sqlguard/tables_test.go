@@ -10,6 +10,15 @@ import (
 // acc renders an Access compactly for comparison: "op schema.table [via]".
 func acc(a Access) string {
 	s := string(a.Op) + " " + a.Table.String()
+	if a.Cascade&CascadeDelete != 0 {
+		s += " deletes"
+	}
+	if a.Cascade&CascadeUpdate != 0 {
+		s += " updates(" + strings.Join(a.SetColumns, ",") + ")"
+	}
+	if a.Cascade&CascadeTruncate != 0 {
+		s += " truncates"
+	}
 	if a.Via != "" {
 		s += " [" + a.Via + "]"
 	}
@@ -18,8 +27,8 @@ func acc(a Access) string {
 
 func fn(f FuncRef) string {
 	s := f.String()
-	if f.Dynamic {
-		s += " dynamic"
+	if f.Restricted != "" {
+		s += " restricted"
 	}
 	if f.Via != "" {
 		s += " [" + f.Via + "]"
@@ -71,9 +80,9 @@ func TestFootprint(t *testing.T) {
 		{"SELECT extract(year FROM now())", OpRead, nil, []string{"pg_catalog.extract", "now"}},
 		{"SELECT * FROM workflows WHERE id IN (SELECT my.f(id) FROM agents)", OpRead,
 			[]string{"read workflows", "read agents [a subquery]"}, []string{"my.f [a subquery]"}},
-		{"SELECT query_to_xml('select * from secrets', true, true, '')", OpRead, nil, []string{"query_to_xml dynamic"}},
-		{"SELECT pg_catalog.table_to_xml('secrets', true, true, '')", OpRead, nil, []string{"pg_catalog.table_to_xml dynamic"}},
-		{"SELECT * FROM ts_stat('select tsv from secrets')", OpRead, nil, []string{"ts_stat dynamic"}},
+		{"SELECT query_to_xml('select * from secrets', true, true, '')", OpRead, nil, []string{"query_to_xml restricted"}},
+		{"SELECT pg_catalog.table_to_xml('secrets', true, true, '')", OpRead, nil, []string{"pg_catalog.table_to_xml restricted"}},
+		{"SELECT * FROM ts_stat('select tsv from secrets')", OpRead, nil, []string{"ts_stat restricted"}},
 		{"SELECT public.query_to_xml('x')", OpRead, nil, []string{"public.query_to_xml"}},
 		{"SELECT * FROM workflows FOR UPDATE", OpRead, []string{"read workflows"}, nil},
 		{"SHOW search_path", OpRead, nil, nil},
@@ -82,7 +91,7 @@ func TestFootprint(t *testing.T) {
 		// EXPLAIN plans (reads) unless ANALYZE runs the statement.
 		{"EXPLAIN SELECT * FROM secrets", OpRead, []string{"read secrets"}, nil},
 		{"EXPLAIN DELETE FROM secrets", OpRead, []string{"read secrets"}, nil},
-		{"EXPLAIN ANALYZE DELETE FROM secrets", OpWrite, []string{"write secrets"}, nil},
+		{"EXPLAIN ANALYZE DELETE FROM secrets", OpWrite, []string{"write secrets deletes"}, nil},
 		{"EXPLAIN (ANALYZE false) UPDATE t SET a = 1", OpRead, []string{"read t"}, nil},
 
 		// Writes: the target is written, the rest read.
@@ -90,21 +99,39 @@ func TestFootprint(t *testing.T) {
 		{"INSERT INTO archive SELECT * FROM secrets", OpWrite, []string{"write archive", "read secrets [INSERT … SELECT]"}, nil},
 		{"INSERT INTO t VALUES ((SELECT x FROM secrets))", OpWrite, []string{"write t", "read secrets [a subquery]"}, nil},
 		{"INSERT INTO t (a) VALUES (1) ON CONFLICT (a) DO UPDATE SET b = (SELECT b FROM secrets LIMIT 1)", OpWrite,
-			[]string{"write t", "read secrets [a subquery]"}, nil},
+			[]string{"write t updates(b)", "read secrets [a subquery]"}, nil},
 		{"UPDATE agents a SET status = s.x FROM secrets s WHERE s.id = a.id", OpWrite,
-			[]string{"write agents", "read secrets [UPDATE … FROM]"}, nil},
+			[]string{"write agents updates(status)", "read secrets [UPDATE … FROM]"}, nil},
 		{"DELETE FROM agents a USING secrets s WHERE s.id = a.id", OpWrite,
-			[]string{"write agents", "read secrets [DELETE … USING]"}, nil},
-		{"DELETE FROM secrets WHERE id = $1 RETURNING *", OpWrite, []string{"write secrets"}, nil},
+			[]string{"write agents deletes", "read secrets [DELETE … USING]"}, nil},
+		{"DELETE FROM secrets WHERE id = $1 RETURNING *", OpWrite, []string{"write secrets deletes"}, nil},
 		{"MERGE INTO t USING secrets s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a", OpWrite,
-			[]string{"write t", "read secrets [MERGE … USING]"}, nil},
+			[]string{"write t updates(a)", "read secrets [MERGE … USING]"}, nil},
 		{"WITH d AS (DELETE FROM secrets RETURNING *) SELECT count(*) FROM d", OpWrite,
-			[]string{`write secrets [a CTE "d"]`}, []string{"count"}},
+			[]string{`write secrets deletes [a CTE "d"]`}, []string{"count"}},
 		{"WITH s AS (SELECT 1) INSERT INTO s SELECT * FROM s", OpWrite, []string{"write s"}, nil},
 		{"TRUNCATE a, public.b", OpWrite, []string{"write a", "write public.b"}, nil},
 		{"LOCK TABLE secrets IN SHARE MODE", OpWrite, []string{"write secrets"}, nil},
 		{"REFRESH MATERIALIZED VIEW mv", OpWrite, []string{"write mv"}, nil},
 		{"NOTIFY chan, 'x'", OpWrite, nil, nil},
+		{"TRUNCATE allowed_w CASCADE", OpWrite, []string{"write allowed_w truncates"}, nil},
+		{"TRUNCATE a RESTRICT", OpWrite, []string{"write a"}, nil},
+		{"INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", OpWrite, []string{"write t"}, nil},
+		// Built-ins that need their own permission, and sequences as the relations nextval writes.
+		{"SELECT nextval('public.seq')", OpRead, []string{"write public.seq [nextval()]"}, []string{"nextval"}},
+		{`INSERT INTO t VALUES (nextval('"My Seq"'::regclass))`, OpWrite, []string{"write t", "write My Seq [nextval()]"}, []string{"nextval"}},
+		{"SELECT nextval(name) FROM seqs", OpRead, []string{"read seqs"}, []string{"nextval restricted"}},
+		{"SELECT setval('s', 1)", OpRead, nil, []string{"setval restricted"}},
+		{"SELECT pg_catalog.pg_terminate_backend(42)", OpRead, nil, []string{"pg_catalog.pg_terminate_backend restricted"}},
+		{"SELECT pg_cancel_backend(pid) FROM pg_stat_activity", OpRead, []string{"read pg_stat_activity"}, []string{"pg_cancel_backend restricted"}},
+		{"SELECT pg_log_backend_memory_contexts(1)", OpRead, nil, []string{"pg_log_backend_memory_contexts restricted"}},
+		{"SELECT lo_put(1, 0, 'x')", OpRead, nil, []string{"lo_put restricted"}},
+		{"SELECT pg_notify('cairn_events', 'workflow:x')", OpRead, nil, []string{"pg_notify restricted"}},
+		{"SELECT pg_notify('River_Insert', '')", OpRead, nil, []string{"pg_notify restricted"}},
+		{"SELECT pg_notify(c, 'x') FROM t", OpRead, []string{"read t"}, []string{"pg_notify restricted"}},
+		{"SELECT pg_notify('jobs', 'x')", OpRead, nil, []string{"pg_notify"}},
+		{"NOTIFY cairn_events, 'workflow:x'", OpWrite, nil, []string{"pg_catalog.pg_notify restricted [NOTIFY cairn_events]"}},
+		{"SELECT public.pg_terminate_backend(1)", OpRead, nil, []string{"public.pg_terminate_backend"}},
 		{"SET CONSTRAINTS ALL DEFERRED", OpWrite, nil, nil},
 		{"CALL archive_old(30)", OpWrite, nil, []string{"archive_old"}},
 		{"COPY secrets TO STDOUT", OpRead, []string{"read secrets"}, nil},
