@@ -19,6 +19,7 @@ import (
 // logged at info level as one structured line, "audit", with
 //
 //	user, role, transport   who called (the token's user; local:<os user> over stdio)
+//	auth, issuer            how the user authenticated (token or jwt) and the JWT's issuer
 //	tool, outcome           ok, tool_error (the caller's to fix, a denial included) or error
 //	duration_ms
 //	denied                  the missing permission, when the role refused the call
@@ -67,6 +68,8 @@ func (a *access) redact(sql string) redaction {
 // auditRecord is one audited call, as logged and as the event's data.
 type auditRecord struct {
 	User         string   `json:"user"`
+	Auth         string   `json:"auth,omitempty"`
+	Issuer       string   `json:"issuer,omitempty"`
 	Role         string   `json:"role,omitempty"`
 	Transport    string   `json:"transport"`
 	Tool         string   `json:"tool"`
@@ -81,7 +84,7 @@ type auditRecord struct {
 
 func (a *access) auditCall(ctx context.Context, call *callState, res sdk.Result, err error, d time.Duration) {
 	rec := auditRecord{
-		User: call.caller.user, Role: call.caller.role, Transport: call.caller.transport, Tool: call.tool,
+		User: call.caller.user, Auth: call.caller.auth, Issuer: call.caller.issuer, Role: call.caller.role, Transport: call.caller.transport, Tool: call.tool,
 		Outcome: toolOutcome(res, err), DurationMS: float64(d.Microseconds()) / 1000,
 	}
 	if r, ok := res.(*sdk.CallToolResult); ok && r != nil {
@@ -103,10 +106,15 @@ func (a *access) auditCall(ctx context.Context, call *callState, res sdk.Result,
 			}
 		}
 	}
-	attrs := []slog.Attr{
-		slog.String("user", rec.User), slog.String("role", rec.Role), slog.String("transport", rec.Transport),
-		slog.String("tool", rec.Tool), slog.String("outcome", rec.Outcome), slog.Float64("duration_ms", rec.DurationMS),
+	attrs := []slog.Attr{slog.String("user", rec.User)}
+	if rec.Auth != "" {
+		attrs = append(attrs, slog.String("auth", rec.Auth))
 	}
+	if rec.Issuer != "" {
+		attrs = append(attrs, slog.String("issuer", rec.Issuer))
+	}
+	attrs = append(attrs, slog.String("role", rec.Role), slog.String("transport", rec.Transport),
+		slog.String("tool", rec.Tool), slog.String("outcome", rec.Outcome), slog.Float64("duration_ms", rec.DurationMS))
 	if rec.Denied != "" {
 		attrs = append(attrs, slog.String("denied", rec.Denied))
 	}

@@ -345,29 +345,8 @@ func TestServeAuthSettings(t *testing.T) {
 	iss := authtest.NewIssuer(t, key)
 	file := filepath.Join(t.TempDir(), "tokens")
 	os.WriteFile(file, []byte("# cairn's callers\nops:admin:tok-ops\n"), 0o600)
-	addr := freeAddr(t)
-	cmd := exec.Command(cairnBin, "serve", "--transport", "http", "--addr", addr, "--database-url", db.URL, "--auth-tokens-file", file)
-	cmd.Env = append(cleanEnv(), "CAIRN_AUTH_TOKENS=ci:reader:tok-ci", "MCP_AUTH_ISSUER="+iss.URL, "MCP_AUTH_AUDIENCE="+testAudience, "CAIRN_AUTH_DEFAULT_ROLE=reader")
-	logs := &lockedBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cairn did not become ready\n%s", logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	base, _, logs := httpProcess(t, []string{"CAIRN_AUTH_TOKENS=ci:reader:tok-ci", "MCP_AUTH_ISSUER=" + iss.URL, "MCP_AUTH_AUDIENCE=" + testAudience, "CAIRN_AUTH_DEFAULT_ROLE=reader"},
+		"--database-url", db.URL, "--auth-tokens-file", file)
 	for _, tc := range []struct {
 		name, token string
 		ok          bool

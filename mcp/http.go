@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -79,25 +80,29 @@ func (s *Server) verifier() *auth.Verifier {
 	return v
 }
 
-// bindSSE binds each SSE session to the user whose token opened it: a message posted to the
-// session with another user's token is refused (403), as the SDK does for Streamable HTTP
-// sessions. Without authentication it changes nothing.
+// bindSSE binds each SSE session to the identity whose token opened it — how it authenticated,
+// the issuer and the user — and to its role: a message posted to the session with a credential
+// of another identity, or of the same one with another role, is refused (403). Tools run in the
+// context of the GET that opened the session, so the poster's role must be the opener's for
+// every call to run with the role of the credential on the request. Without authentication it
+// changes nothing.
 func bindSSE(h http.Handler) http.Handler {
 	var mu sync.Mutex
-	owners := map[string]string{} // session id → user
+	owners := map[string]auth.Identity{} // session id → who opened it
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ti := sdkauth.TokenInfoFromContext(r.Context())
 		if ti == nil {
 			h.ServeHTTP(w, r)
 			return
 		}
+		id := auth.FromTokenInfo(ti)
 		switch r.Method {
 		case http.MethodGet:
 			// The SDK names the new session in the first event it writes ("endpoint").
 			sw := &sessionSniffer{ResponseWriter: w}
-			sw.onID = func(id string) {
+			sw.onID = func(sid string) {
 				mu.Lock()
-				owners[id] = ti.UserID
+				owners[sid] = id
 				mu.Unlock()
 			}
 			defer func() {
@@ -109,17 +114,19 @@ func bindSSE(h http.Handler) http.Handler {
 			}()
 			h.ServeHTTP(sw, r)
 		case http.MethodPost:
-			id := r.URL.Query().Get("sessionid")
+			sid := r.URL.Query().Get("sessionid")
 			mu.Lock()
-			owner, known := owners[id]
+			owner, known := owners[sid]
 			mu.Unlock()
 			switch {
-			case id == "":
+			case sid == "":
 				h.ServeHTTP(w, r) // the SDK says what is missing
 			case !known:
 				http.Error(w, "session not found", http.StatusNotFound)
-			case owner != ti.UserID:
-				http.Error(w, "session user mismatch: the session belongs to the user who opened it", http.StatusForbidden)
+			case owner.Principal() != id.Principal():
+				http.Error(w, "session identity mismatch: the session belongs to the identity that opened it (how it authenticated, its issuer and user); open your own session", http.StatusForbidden)
+			case owner.Role != id.Role:
+				http.Error(w, fmt.Sprintf("session role mismatch: the session was opened with role %q and this token has role %q; open a new session with this token", owner.Role, id.Role), http.StatusForbidden)
 			default:
 				h.ServeHTTP(w, r)
 			}

@@ -101,8 +101,8 @@ func TestStaticTokens(t *testing.T) {
 		token string
 		want  auth.Identity
 	}{
-		{"tok-ci", auth.Identity{User: "ci", Role: "reader"}},
-		{"tok-ops-longer", auth.Identity{User: "ops", Role: "admin"}},
+		{"tok-ci", auth.Identity{User: "ci", Role: "reader", Method: auth.MethodToken}},
+		{"tok-ops-longer", auth.Identity{User: "ops", Role: "admin", Method: auth.MethodToken}},
 	} {
 		ti, err := v.Verify(context.Background(), tc.token, nil)
 		if err != nil {
@@ -145,9 +145,9 @@ func TestOptionsFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for tok, want := range map[string]auth.Identity{
-		"tok-main": {User: "token", Role: "admin"},
-		"tok-a":    {User: "alice", Role: "writer"},
-		"tok-b":    {User: "bob", Role: "reader"},
+		"tok-main": {User: "token", Role: "admin", Method: auth.MethodToken},
+		"tok-a":    {User: "alice", Role: "writer", Method: auth.MethodToken},
+		"tok-b":    {User: "bob", Role: "reader", Method: auth.MethodToken},
 	} {
 		ti, err := v.Verify(context.Background(), tok, nil)
 		if err != nil || auth.FromTokenInfo(ti) != want {
@@ -240,7 +240,7 @@ func TestJWT(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := auth.FromTokenInfo(ti); got != (auth.Identity{User: "alice", Role: "writer"}) {
+				if got := auth.FromTokenInfo(ti); got != (auth.Identity{User: "alice", Role: "writer", Method: auth.MethodJWT, Issuer: iss.URL}) {
 					t.Errorf("identity %+v", got)
 				}
 				if ti.Expiration.IsZero() {
@@ -363,10 +363,10 @@ func TestRequire(t *testing.T) {
 		{"jwt: sse", jwtV, "/sse", "garbage", 401, `resource_metadata="http://cairn.test/.well-known/oauth-protected-resource/sse"`, auth.Identity{}, "garbage"},
 		{"jwt: metrics", jwtV, "/metrics", "", 401, `resource_metadata="http://cairn.test/.well-known/oauth-protected-resource"`, auth.Identity{}, ""},
 		{"jwt: no role", jwtV, "/mcp", noRole, 403, `error="insufficient_scope"`, auth.Identity{}, ""},
-		{"jwt: ok", jwtV, "/mcp", authtest.Sign(t, k, withRole), 200, "", auth.Identity{User: "erin", Role: "writer"}, ""},
+		{"jwt: ok", jwtV, "/mcp", authtest.Sign(t, k, withRole), 200, "", auth.Identity{User: "erin", Role: "writer", Method: auth.MethodJWT, Issuer: iss.URL}, ""},
 		{"static: no token", staticV, "/mcp", "", 401, `Bearer realm="cairn"`, auth.Identity{}, ""},
 		{"static: wrong", staticV, "/mcp", "tok-cj", 401, `Bearer realm="cairn"`, auth.Identity{}, "tok-cj"},
-		{"static: ok", staticV, "/mcp", "tok-ci", 200, "", auth.Identity{User: "ci", Role: "reader"}, ""},
+		{"static: ok", staticV, "/mcp", "tok-ci", 200, "", auth.Identity{User: "ci", Role: "reader", Method: auth.MethodToken}, ""},
 	} {
 		seen = auth.Identity{}
 		r := httptest.NewRequest("POST", "http://cairn.test"+tc.path, nil)
@@ -392,6 +392,54 @@ func TestRequire(t *testing.T) {
 	var none *auth.Verifier
 	if code, _ := do(none.Require(next), "/mcp", ""); code != 200 {
 		t.Errorf("nil verifier: %d", code)
+	}
+}
+
+// An issuer whose key endpoint hangs or fails makes JWT callers wait at most the fetch timeout
+// and get 503 saying the keys could not be fetched, with no library error chain; static tokens
+// of the same verifier keep working.
+func TestRequireIssuerKeysUnavailable(t *testing.T) {
+	t.Parallel()
+	k := authtest.NewKey(t, "RS256", "k")
+	for _, tc := range []struct {
+		name    string
+		handler http.HandlerFunc
+		reason  string
+	}{
+		{"hangs", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, "no answer within 300ms"},
+		{"fails", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusInternalServerError) }, "it answered HTTP 500"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			keys := httptest.NewServer(tc.handler)
+			defer keys.Close()
+			issuer := "https://issuer.example"
+			v := mustNew(t, auth.Options{
+				Issuer: issuer, JWKSURL: keys.URL, Audiences: []string{aud},
+				Tokens:     []auth.StaticToken{{Name: "ci", Role: "reader", Token: "tok-ci"}},
+				HTTPClient: &http.Client{Timeout: 300 * time.Millisecond},
+			})
+			claims := jwt.MapClaims{"iss": issuer, "sub": "a", "aud": aud, "role": "reader", "exp": time.Now().Add(time.Minute).Unix()}
+			next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+			r := httptest.NewRequest("POST", "http://cairn.test/mcp", nil)
+			r.Header.Set("Authorization", "Bearer "+authtest.Sign(t, k, claims))
+			w := httptest.NewRecorder()
+			start := time.Now()
+			v.Require(next).ServeHTTP(w, r)
+			body := w.Body.String()
+			if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+				t.Errorf("JWT while the issuer's keys %s: %d (Retry-After %q) %s, want 503 with Retry-After", tc.name, w.Code, w.Header().Get("Retry-After"), body)
+			}
+			if !strings.Contains(body, "signing keys could not be fetched ("+tc.reason+")") || strings.Contains(body, "keyfunc") || strings.Contains(body, "unverifiable") {
+				t.Errorf("body %q: want the reason %q and no library error chain", body, tc.reason)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("the refusal took %s", d)
+			}
+			if code, _ := do(v.Require(next), "/mcp", "tok-ci"); code != http.StatusOK {
+				t.Errorf("static token while the issuer's keys %s: %d, want 200", tc.name, code)
+			}
+		})
 	}
 }
 
@@ -518,7 +566,7 @@ func TestDiscovery(t *testing.T) {
 		v := mustNew(t, auth.Options{Issuer: down.URL, Audiences: []string{aud}})
 		c := jwt.MapClaims{"iss": down.URL, "sub": "a", "aud": aud, "exp": time.Now().Add(time.Minute).Unix()}
 		_, err := v.Verify(context.Background(), authtest.Sign(t, k, c), nil)
-		if err == nil || errors.Is(err, sdkauth.ErrInvalidToken) || !strings.Contains(err.Error(), "unavailable") {
+		if err == nil || errors.Is(err, sdkauth.ErrInvalidToken) || !strings.Contains(err.Error(), "could not be fetched (it answered HTTP 502)") {
 			t.Errorf("issuer down: %v, want a server-side error (not an invalid token)", err)
 		}
 	})

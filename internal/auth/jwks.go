@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,9 +38,47 @@ const (
 	maxDocBytes = 1 << 20
 )
 
-// errKeysUnavailable marks failures to get the issuer's keys at all (the issuer is down or
-// misconfigured): not the caller's fault, so not answered as an invalid token.
-var errKeysUnavailable = errors.New("the issuer's signing keys are unavailable")
+// KeysUnavailableError is a token that could not be checked because the issuer's keys could not
+// be fetched (the issuer is down, hangs or is misconfigured): not the caller's fault, so not an
+// invalid token. Require answers it with 503 and its message, which names no library error; the
+// server log has the whole cause.
+type KeysUnavailableError struct {
+	// Reason says briefly what went wrong, e.g. "no answer within 10s" or "HTTP 500".
+	Reason string
+}
+
+func (e *KeysUnavailableError) Error() string {
+	return "cannot verify the token: the issuer's signing keys could not be fetched (" + e.Reason + "); retry shortly — static tokens are not affected"
+}
+
+// keysUnavailable describes why a fetch of the keys failed, briefly and without library error
+// chains (the log has them).
+func (c *jwksCache) keysUnavailable(err error) *KeysUnavailableError {
+	var se *httpStatusError
+	var ue *url.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ue) && ue.Timeout():
+		wait := fetchTimeout
+		if c.client.Timeout > 0 && c.client.Timeout < wait {
+			wait = c.client.Timeout
+		}
+		return &KeysUnavailableError{Reason: "no answer within " + wait.String()}
+	case errors.As(err, &se):
+		return &KeysUnavailableError{Reason: "it answered HTTP " + strconv.Itoa(se.code)}
+	case errors.As(err, &ue):
+		return &KeysUnavailableError{Reason: "it cannot be reached"}
+	}
+	return &KeysUnavailableError{Reason: "its answer could not be used; see the server log"}
+}
+
+// httpStatusError is an answer other than 200 OK.
+type httpStatusError struct {
+	url    string
+	code   int
+	status string
+}
+
+func (e *httpStatusError) Error() string { return "GET " + e.url + ": HTTP " + e.status }
 
 // jwk is one usable verification key of a key set.
 type jwk struct {
@@ -100,7 +139,7 @@ func (c *jwksCache) lookup(ctx context.Context, kid, alg string) ([]any, error) 
 	if done == nil {
 		defer c.mu.Unlock()
 		if len(c.keys) == 0 && c.lastErr != nil {
-			return nil, fmt.Errorf("%w: %v", errKeysUnavailable, c.lastErr)
+			return nil, c.keysUnavailable(c.lastErr)
 		}
 		return nil, c.unknown(kid, c.tried)
 	}
@@ -108,6 +147,9 @@ func (c *jwksCache) lookup(ctx context.Context, kid, alg string) ([]any, error) 
 	select {
 	case <-done:
 	case <-ctx.Done():
+		if len(c.keys) == 0 {
+			return nil, c.keysUnavailable(ctx.Err())
+		}
 		return nil, ctx.Err()
 	}
 	c.mu.Lock()
@@ -116,7 +158,7 @@ func (c *jwksCache) lookup(ctx context.Context, kid, alg string) ([]any, error) 
 		return keys, nil
 	}
 	if c.lastErr != nil && len(c.keys) == 0 {
-		return nil, fmt.Errorf("%w: %v", errKeysUnavailable, c.lastErr)
+		return nil, c.keysUnavailable(c.lastErr)
 	}
 	return nil, c.unknown(kid, c.tried)
 }
@@ -257,7 +299,7 @@ func (c *jwksCache) getJSON(ctx context.Context, u string, v any) (int, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDocBytes))
-		return resp.StatusCode, fmt.Errorf("GET %s: HTTP %s", u, resp.Status)
+		return resp.StatusCode, &httpStatusError{url: u, code: resp.StatusCode, status: resp.Status}
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxDocBytes)).Decode(v); err != nil {
 		return resp.StatusCode, fmt.Errorf("GET %s: not JSON: %w", u, err)

@@ -60,7 +60,7 @@ func (j *jwtVerifier) verify(ctx context.Context, raw string) (*sdkauth.TokenInf
 	if role == "" {
 		role = j.defaultRole // "" refuses the call (403) in Require
 	}
-	ti := Identity{User: sub, Role: role}.TokenInfo()
+	ti := Identity{User: sub, Role: role, Method: MethodJWT, Issuer: j.issuer}.TokenInfo()
 	ti.Expiration = exp.Time
 	ti.Scopes = scopes(claims)
 	return ti, nil
@@ -70,9 +70,10 @@ func (j *jwtVerifier) verify(ctx context.Context, raw string) (*sdkauth.TokenInf
 // is not the caller's fault and is not an invalid token (the middleware answers 500).
 func jwtError(err error, claims jwt.MapClaims) error {
 	invalid := func(msg string) error { return fmt.Errorf("%w: %s", sdkauth.ErrInvalidToken, msg) }
+	var keys *KeysUnavailableError
 	switch {
-	case errors.Is(err, errKeysUnavailable):
-		return fmt.Errorf("cannot verify the token: %w", err)
+	case errors.As(err, &keys):
+		return keys
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	case errors.Is(err, jwt.ErrTokenMalformed):

@@ -95,7 +95,7 @@ func newStaticSet(toks []StaticToken) (*staticSet, error) {
 			return nil, fmt.Errorf("static tokens %q and %q are the same token: give each its own", other, t.Name)
 		}
 		digests[d] = t.Name
-		s.ids = append(s.ids, Identity{User: t.Name, Role: t.Role})
+		s.ids = append(s.ids, Identity{User: t.Name, Role: t.Role, Method: MethodToken})
 		s.digests = append(s.digests, d)
 	}
 	return s, nil

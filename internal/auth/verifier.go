@@ -248,11 +248,21 @@ func (v *Verifier) Require(next http.Handler) http.Handler {
 		// The SDK's middleware writes its refusals to rec, so that they can get a
 		// WWW-Authenticate header even without metadata; what it lets through is served on w.
 		var passed *http.Request
+		var verr error
+		verify := func(ctx context.Context, token string, r *http.Request) (*sdkauth.TokenInfo, error) {
+			ti, err := v.Verify(ctx, token, r)
+			verr = err
+			return ti, err
+		}
 		rec := &refusal{header: http.Header{}}
-		sdkauth.RequireBearerToken(v.Verify, opts)(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		sdkauth.RequireBearerToken(verify, opts)(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 			passed = r
 		})).ServeHTTP(rec, r)
 		if passed == nil {
+			if ku := (*KeysUnavailableError)(nil); errors.As(verr, &ku) {
+				// The SDK answers 500; the issuer being unreachable is a temporary unavailability.
+				rec = &refusal{header: http.Header{"Retry-After": {"10"}}, code: http.StatusServiceUnavailable, body: []byte(ku.Error() + "\n")}
+			}
 			v.refuse(w, r, rec)
 			return
 		}
