@@ -34,6 +34,7 @@ type ServerInfo struct {
 	ReadOnly         bool      `json:"read_only"`
 	StatementTimeout string    `json:"statement_timeout"`
 	MaxRows          int       `json:"max_rows"`
+	MaxResultBytes   int       `json:"max_result_bytes"`
 	Toolsets         []string  `json:"toolsets"`
 	Pool             PoolStats `json:"pool"`
 }
@@ -58,12 +59,12 @@ func (s *Server) addInfoTools() {
 	sdk.AddTool(s.srv, &sdk.Tool{
 		Name:        "server_info",
 		Title:       "cairn server info",
-		Description: `Report cairn's version and settings (transport, read-only, statement timeout, row cap, toolsets), the PostgreSQL and pgvector versions, the schema migration version and connection pool use. Example: {}`,
+		Description: `Report cairn's version and settings (transport, read-only, statement timeout, row and byte caps, toolsets), the PostgreSQL and pgvector versions, the schema migration version and connection pool use. Example: {}`,
 		Annotations: ro,
 	}, typed(s, "server_info", func(ctx context.Context, _ NoArgs) (ServerInfo, error) {
 		info := ServerInfo{
 			Name: "cairn", Version: s.opts.Version, Transport: s.cfg.Transport, ReadOnly: s.cfg.ReadOnly,
-			StatementTimeout: s.cfg.StatementTimeout.String(), MaxRows: s.cfg.MaxRows, Toolsets: s.cfg.Toolsets,
+			StatementTimeout: s.cfg.StatementTimeout.String(), MaxRows: s.cfg.MaxRows, MaxResultBytes: s.cfg.MaxResultBytes, Toolsets: s.cfg.Toolsets,
 		}
 		err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version'),
 			coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), '')`).Scan(&info.PostgresVersion, &info.PgvectorVersion)

@@ -42,19 +42,22 @@ type QueryResult struct {
 	Columns   []string         `json:"columns"`
 	Truncated bool             `json:"truncated"`
 	MaxRows   int              `json:"max_rows,omitempty"`
-	Notice    string           `json:"notice,omitempty"`
+	// MaxResultBytes is set when the byte cap cut the result.
+	MaxResultBytes int    `json:"max_result_bytes,omitempty"`
+	Notice         string `json:"notice,omitempty"`
 }
 
 // ExecuteResult is the result of execute and of each transaction statement.
 type ExecuteResult struct {
-	Command      string           `json:"command"`
-	RowsAffected int64            `json:"rows_affected"`
-	Rows         []map[string]any `json:"rows,omitempty"`
-	RowCount     int              `json:"row_count,omitempty"`
-	Columns      []string         `json:"columns,omitempty"`
-	Truncated    bool             `json:"truncated,omitempty"`
-	MaxRows      int              `json:"max_rows,omitempty"`
-	Notice       string           `json:"notice,omitempty"`
+	Command        string           `json:"command"`
+	RowsAffected   int64            `json:"rows_affected"`
+	Rows           []map[string]any `json:"rows,omitempty"`
+	RowCount       int              `json:"row_count,omitempty"`
+	Columns        []string         `json:"columns,omitempty"`
+	Truncated      bool             `json:"truncated,omitempty"`
+	MaxRows        int              `json:"max_rows,omitempty"`
+	MaxResultBytes int              `json:"max_result_bytes,omitempty"`
+	Notice         string           `json:"notice,omitempty"`
 }
 
 // TransactionResult is the result of transaction.

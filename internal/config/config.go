@@ -57,6 +57,7 @@ type Config struct {
 	ReadOnly         bool
 	StatementTimeout time.Duration // default 30s
 	MaxRows          int           // default 1000
+	MaxResultBytes   int           // default 4 MiB
 	PoolMin          int           // default 2
 	PoolMax          int           // default 10
 	Toolsets         []string      // default: all
@@ -78,6 +79,7 @@ const (
 	DefaultAddr             = "127.0.0.1:8080"
 	DefaultStatementTimeout = 30 * time.Second
 	DefaultMaxRows          = 1000
+	DefaultMaxResultBytes   = 4 << 20 // sqlexec.DefaultMaxResultBytes says why
 	DefaultPoolMin          = 2
 	DefaultPoolMax          = 10
 	DefaultAuthTokenRole    = "admin"
@@ -109,6 +111,12 @@ func (c *Config) Normalize() error {
 	}
 	if c.MaxRows < 0 {
 		return fmt.Errorf("--max-rows %d: must be positive", c.MaxRows)
+	}
+	if c.MaxResultBytes == 0 {
+		c.MaxResultBytes = DefaultMaxResultBytes
+	}
+	if c.MaxResultBytes < 1024 {
+		return fmt.Errorf("--max-result-bytes %d: must be at least 1024 (default %d, 4 MiB)", c.MaxResultBytes, DefaultMaxResultBytes)
 	}
 	if c.PoolMin == 0 {
 		c.PoolMin = DefaultPoolMin

@@ -87,7 +87,7 @@ func (r *Runner) writeCommandResult(dst []byte, rr *pgconn.ResultReader, st *sql
 	var err error
 	if len(rr.FieldDescriptions()) > 0 {
 		// The command tag comes after the rows, so the rows go to a scratch buffer first.
-		rows, tag, err = r.writeRows(nil, rr, keep)
+		rows, tag, err = r.writeRows(nil, rr, keep, false)
 	} else {
 		tag, err = rr.Close()
 	}

@@ -71,6 +71,13 @@ func (r *Runner) read(ctx context.Context, dst []byte, text string, limit bool, 
 	}
 	start := len(dst)
 	dst, qerr := r.readQuery(p, dst, 1+len(setup))
+	if qerr == errAbandoned {
+		// The rest of the result is still coming: closing the connection stops the server
+		// sending it (and the connection is not reused, since its pipeline was left midway).
+		conn.Conn().PgConn().Close(context.Background())
+		pl.finish(0)
+		return dst, nil
+	}
 	pl.finish(2)
 	if qerr != nil {
 		return dst[:start], wrapPgError(qerr, "query", text, offset)
@@ -95,8 +102,11 @@ func (r *Runner) readQuery(p *pgconn.Pipeline, dst []byte, skip int) ([]byte, er
 		return dst, err
 	}
 	dst = append(dst, '{')
-	dst, _, err = r.writeRows(dst, rr, nil)
+	dst, _, err = r.writeRows(dst, rr, nil, true)
 	dst = append(dst, '}')
+	if err == errAbandoned {
+		return dst, err
+	}
 	if err != nil {
 		return dst, errors.Join(err, drainToSync(p))
 	}
@@ -110,9 +120,17 @@ type firstRow struct {
 	vals  [][]byte
 }
 
+// errAbandoned is returned by writeRows when it stopped reading a result at the byte cap: the
+// rest is still on its way, so the connection must be closed, not reused.
+var errAbandoned = errors.New("result abandoned at the byte cap")
+
 // writeRows streams a result into dst as the members "rows", "row_count", "columns" and
 // "truncated" (without enclosing braces). keep, when non-nil, receives a copy of the first row.
-func (r *Runner) writeRows(dst []byte, rr *pgconn.ResultReader, keep *firstRow) ([]byte, pgconn.CommandTag, error) {
+// Rows beyond the row cap or the byte cap are left out and the result marked truncated; with
+// abandon set, reading stops at the byte cap and writeRows returns errAbandoned after writing
+// the members (only for reads, whose rest nobody needs: a write's rows are read to the end, or
+// its transaction could not commit).
+func (r *Runner) writeRows(dst []byte, rr *pgconn.ResultReader, keep *firstRow, abandon bool) ([]byte, pgconn.CommandTag, error) {
 	enc := r.enc.Load()
 	fds := rr.FieldDescriptions()
 	names := columnNames(fds)
@@ -121,12 +139,16 @@ func (r *Runner) writeRows(dst []byte, rr *pgconn.ResultReader, keep *firstRow) 
 		k := pgjson.AppendString(nil, n)
 		keys[i] = append(k, ':')
 	}
+	start := len(dst)
 	dst = append(dst, `"rows":[`...)
-	n, truncated := 0, false
+	n, cut := 0, cutNone
 	for rr.NextRow() {
-		if n == r.maxRows {
-			truncated = true
+		if cut != cutNone {
 			continue // the LIMIT wrapper stopped the server early; other statements are read and dropped
+		}
+		if n == r.maxRows {
+			cut = cutRows
+			continue
 		}
 		vals := rr.Values()
 		if keep != nil && n == 0 {
@@ -138,6 +160,7 @@ func (r *Runner) writeRows(dst []byte, rr *pgconn.ResultReader, keep *firstRow) 
 				}
 			}
 		}
+		row := len(dst)
 		if n > 0 {
 			dst = append(dst, ',')
 		}
@@ -150,10 +173,20 @@ func (r *Runner) writeRows(dst []byte, rr *pgconn.ResultReader, keep *firstRow) 
 			dst = enc.AppendValue(dst, fds[i].DataTypeOID, v)
 		}
 		dst = append(dst, '}')
+		if len(dst)-start > r.maxBytes {
+			dst, cut = dst[:row], cutBytes
+			if abandon {
+				break
+			}
+			continue
+		}
 		n++
 	}
-	tag, err := rr.Close()
-	if err != nil {
+	var tag pgconn.CommandTag
+	var err error
+	if cut == cutBytes && abandon {
+		err = errAbandoned
+	} else if tag, err = rr.Close(); err != nil {
 		return dst, tag, err
 	}
 	dst = append(dst, `],"row_count":`...)
@@ -166,14 +199,41 @@ func (r *Runner) writeRows(dst []byte, rr *pgconn.ResultReader, keep *firstRow) 
 		dst = pgjson.AppendString(dst, name)
 	}
 	dst = append(dst, `],"truncated":`...)
-	if truncated {
+	switch cut {
+	case cutRows:
 		dst = append(dst, `true,"max_rows":`...)
 		dst = append(dst, itoa(r.maxRows)...)
 		dst = append(dst, `,"notice":"result cut at max rows (--max-rows / CAIRN_MAX_ROWS); add LIMIT/OFFSET or a narrower WHERE to see the rest"`...)
-	} else {
+	case cutBytes:
+		dst = append(dst, `true,"max_result_bytes":`...)
+		dst = append(dst, itoa(r.maxBytes)...)
+		dst = append(dst, `,"notice":"result cut at `...)
+		dst = append(dst, formatBytes(r.maxBytes)...)
+		dst = append(dst, ` (--max-result-bytes / CAIRN_MAX_RESULT_BYTES) after `...)
+		dst = append(dst, itoa(n)...)
+		dst = append(dst, ` rows; select fewer or shorter columns (e.g. left(body, 1000)), or page with LIMIT/OFFSET"`...)
+	default:
 		dst = append(dst, `false`...)
 	}
-	return dst, tag, nil
+	return dst, tag, err
+}
+
+// Why a result was cut short.
+const (
+	cutNone = iota
+	cutRows
+	cutBytes
+)
+
+// formatBytes writes a byte count the way people read it: "16 MiB", "512 KiB", "900 bytes".
+func formatBytes(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return itoa(n>>20) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(n>>10) + " KiB"
+	}
+	return itoa(n) + " bytes"
 }
 
 // columnNames returns the result's column names, made unique (a second "id" becomes "id_2") so

@@ -25,6 +25,9 @@ type Options struct {
 	// MaxRows caps the rows a result returns; the rest is cut and the result marked truncated.
 	// Default 1000.
 	MaxRows int
+	// MaxResultBytes caps the JSON a result's rows take; rows beyond it are cut and the result
+	// marked truncated, and a read stops there. Default DefaultMaxResultBytes.
+	MaxResultBytes int
 	// ReadOnly refuses every write (execute, transaction).
 	ReadOnly bool
 	Logger   *slog.Logger
@@ -32,16 +35,23 @@ type Options struct {
 
 // Runner runs caller SQL against a pool. It is safe for concurrent use.
 type Runner struct {
-	pool    *pgxpool.Pool
-	maxRows int
-	ro      bool
-	log     *slog.Logger
-	enc     atomic.Pointer[pgjson.Encoder]
+	pool     *pgxpool.Pool
+	maxRows  int
+	maxBytes int
+	ro       bool
+	log      *slog.Logger
+	enc      atomic.Pointer[pgjson.Encoder]
 	// hasVector and iterativeScan describe the database's pgvector: installed, and 0.8 or newer.
 	hasVector     atomic.Bool
 	iterativeScan atomic.Bool
 	checks        *checkCache
 }
+
+// DefaultMaxResultBytes is the default byte cap of a result: far more than a model can read
+// (about a million tokens), small enough that many callers at once cannot exhaust the server's
+// memory, and small enough that the answer — which carries the rows twice, as structured
+// content and as text — fits the 16 MiB frames MCP clients on the go-sdk accept over stdio.
+const DefaultMaxResultBytes = 4 << 20
 
 // ErrReadOnly is returned for writes when cairn runs with --read-only.
 var ErrReadOnly = &InputError{Msg: "cairn runs read-only (--read-only / CAIRN_READ_ONLY): writes are refused; use the query tool to read"}
@@ -51,10 +61,13 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Runner, error)
 	if opts.MaxRows <= 0 {
 		opts.MaxRows = 1000
 	}
+	if opts.MaxResultBytes <= 0 {
+		opts.MaxResultBytes = DefaultMaxResultBytes
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Runner{pool: pool, maxRows: opts.MaxRows, ro: opts.ReadOnly, log: opts.Logger, checks: newCheckCache(4096)}
+	r := &Runner{pool: pool, maxRows: opts.MaxRows, maxBytes: opts.MaxResultBytes, ro: opts.ReadOnly, log: opts.Logger, checks: newCheckCache(4096)}
 	if err := r.RefreshTypes(ctx); err != nil {
 		return nil, err
 	}
