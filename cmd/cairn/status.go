@@ -76,7 +76,8 @@ Exit codes:
    healthy (bool), problems [{code, message}], warnings [string], checked_at, cairn_version
    database: reachable, target, error, embedded {data_dir, initialized, running} (only when no
      database is configured), postgres_version, pgvector ("" when not installed),
-     pgvector_available, schema_version, schema_latest, schema_pending [int], river_pending [int]
+     pgvector_available, schema_version, schema_latest, schema_pending [int], river_pending [int],
+     role (the role cairn connects as), superuser (a warning says so, except on the embedded cluster)
    embedder (null without the knowledge graph): requested, provider, model, dimensions, label,
      why (the embedder the flags choose), ollama [{host, model, ok, error}] (each Ollama model
      probed), column_dimensions, recorded {entity, episode} (the model each kind is embedded
@@ -139,6 +140,8 @@ type databaseStatus struct {
 	SchemaLatest      int             `json:"schema_latest"`
 	SchemaPending     []int           `json:"schema_pending"`
 	RiverPending      []int           `json:"river_pending"`
+	Role              string          `json:"role,omitempty"`
+	Superuser         bool            `json:"superuser"`
 }
 
 type embeddedStatus struct {
@@ -332,6 +335,14 @@ func collectStatus(c *cli.Context, pool *pgxpool.Pool, probe time.Duration, rep 
 	}
 	if err := schemaStatus(ctx, pool, rep); err != nil {
 		return err
+	}
+	super, role, err := db.Superuser(ctx, pool)
+	if err != nil {
+		return err
+	}
+	d.Role, d.Superuser = role, super
+	if super && d.Embedded == nil {
+		rep.Warnings = append(rep.Warnings, db.SuperuserWarning)
 	}
 	if d.Pgvector == "" {
 		if d.PgvectorAvailable != "" {
@@ -712,6 +723,11 @@ func writeStatus(w io.Writer, r *statusReport) {
 		}
 	} else {
 		line("postgresql", "%s", d.PostgresVersion)
+		if d.Superuser {
+			line("role", "%s (superuser)", d.Role)
+		} else if d.Role != "" {
+			line("role", "%s", d.Role)
+		}
 		switch {
 		case d.Pgvector != "":
 			line("pgvector", "%s", d.Pgvector)

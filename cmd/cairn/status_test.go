@@ -332,3 +332,23 @@ func TestStatusHumanReport(t *testing.T) {
 		t.Errorf("a healthy report lists problems:\n%s", r.Stdout)
 	}
 }
+
+// Connected as a superuser, status says so and warns; as a role with only what cairn needs
+// (testdb.AppRole, as docs/deploy.md sets one up), it does not.
+func TestStatusWarnsAboutSuperuser(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name  string
+		db    *testdb.DB
+		super bool
+	}{
+		{"superuser", statusDB(t), true},
+		{"least privilege", testdb.NewApp(t), false},
+	} {
+		rep, r := statusJSON(t, []string{"DATABASE_URL=" + c.db.URL}, "--embedder", "builtin")
+		warned := slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "superuser") })
+		if rep.Database.Superuser != c.super || warned != c.super || rep.Database.Role == "" {
+			t.Errorf("%s: role %q superuser %v, warnings %q\nstderr:\n%s", c.name, rep.Database.Role, rep.Database.Superuser, rep.Warnings, r.Stderr)
+		}
+	}
+}

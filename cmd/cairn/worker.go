@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/knowledge"
 )
@@ -94,11 +95,18 @@ type background struct {
 // the embedder and start the job client. The caller closes the pool and stops the client.
 func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*background, error) {
 	ctx := c.Context
+	embedded := !cfg.DatabaseConfigured()
 	pool, err := connect(ctx, c, cfg)
 	if err != nil {
 		return nil, err
 	}
 	bg := &background{pool: pool}
+	if !embedded {
+		// The embedded cluster is cairn's own: its one role is a superuser by construction.
+		if super, role, err := db.Superuser(ctx, pool); err == nil && super {
+			slog.Warn(db.SuperuserWarning, "role", role)
+		}
+	}
 	err = func() error {
 		if err := prepareSchema(ctx, pool, cfg.NoMigrate, slog.Default()); err != nil {
 			return err

@@ -57,3 +57,18 @@ func ConnectError(c pgconn.Config, err error) error {
 	}
 	return fmt.Errorf("cannot connect to %s: %w; %s", Target(c), err, hint)
 }
+
+// SuperuserWarning is what cairn says when it connects as a superuser: permissions refine what
+// the database role may do, and a superuser may do anything — signal any backend, read any file
+// the server can, run programs through COPY — through whatever permissions cannot see.
+const SuperuserWarning = "cairn connects as a PostgreSQL superuser: whatever a caller's SQL reaches that permissions cannot see (function and trigger bodies, views) runs with a superuser's power; connect as a role with only what cairn needs (docs/deploy.md, \"Least privilege\")"
+
+// Superuser reports whether the pool's role is a superuser, and its name.
+func Superuser(ctx context.Context, pool *pgxpool.Pool) (bool, string, error) {
+	var super bool
+	var name string
+	if err := pool.QueryRow(ctx, "SELECT rolsuper, rolname FROM pg_roles WHERE rolname = current_user").Scan(&super, &name); err != nil {
+		return false, "", fmt.Errorf("read the connected role: %w", err)
+	}
+	return super, name, nil
+}

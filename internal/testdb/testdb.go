@@ -33,15 +33,40 @@ type DB struct {
 // New creates a migrated database for the test and drops it when the test ends.
 func New(t testing.TB) *DB {
 	t.Helper()
+	return newDB(t, "")
+}
+
+// AppRole is the role NewApp's databases belong to: a login role that is not a superuser, may
+// not create databases or roles, and owns cairn's objects — what docs/deploy.md recommends.
+const AppRole = "cairn_app"
+
+// NewApp is New for a database that cairn reaches as AppRole, migrated by that role (the vector
+// extension, which only a superuser may create, is created first), so a test sees what a
+// least-privilege deployment sees.
+func NewApp(t testing.TB) *DB {
+	t.Helper()
+	return newDB(t, AppRole)
+}
+
+func newDB(t testing.TB, owner string) *DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	admin := Admin(t)
-	tmpl, err := template(ctx, admin)
+	tmpl, err := template(ctx, admin, owner)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
-	name := create(t, admin, "cairn_test_", "TEMPLATE "+tmpl)
-	url := connString(admin.Config(), name)
+	opts := "TEMPLATE " + tmpl
+	if owner != "" {
+		opts += " OWNER " + owner
+	}
+	name := create(t, admin, "cairn_test_", opts)
+	cc := admin.Config().Copy()
+	if owner != "" {
+		cc.User = owner
+	}
+	url := connString(cc, name)
 	pc, err := (&config.Config{DatabaseURL: url, StatementTimeout: config.DefaultStatementTimeout, PoolMin: 1, PoolMax: 10}).PoolConfig()
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
@@ -111,8 +136,9 @@ func create(t testing.TB, admin *pgx.Conn, prefix, options string) string {
 }
 
 // template returns the name of a database migrated to the current schema, creating it under an
-// advisory lock the first time (several test binaries run at once).
-func template(ctx context.Context, admin *pgx.Conn) (string, error) {
+// advisory lock the first time (several test binaries run at once). With owner set, the
+// database and everything the migrations create belong to that role (created if missing).
+func template(ctx context.Context, admin *pgx.Conn, owner string) (string, error) {
 	ms, err := cairnsql.Migrations()
 	if err != nil {
 		return "", err
@@ -122,6 +148,9 @@ func template(ctx context.Context, admin *pgx.Conn) (string, error) {
 		fmt.Fprintf(h, "%d %s\n%s\n", m.Version, m.Name, m.SQL)
 	}
 	name := "cairn_tmpl_" + hex.EncodeToString(h.Sum(nil))[:12]
+	if owner != "" {
+		name = "cairn_tmpl_" + owner + "_" + hex.EncodeToString(h.Sum(nil))[:12]
+	}
 
 	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(7215)"); err != nil {
 		return "", fmt.Errorf("lock template creation: %w", err)
@@ -137,10 +166,37 @@ func template(ctx context.Context, admin *pgx.Conn) (string, error) {
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 		return "", fmt.Errorf("drop half-made template: %w", err)
 	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+	create := "CREATE DATABASE " + name
+	cc := admin.Config().Copy()
+	if owner != "" {
+		var roleExists bool
+		if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", owner).Scan(&roleExists); err != nil {
+			return "", fmt.Errorf("look up role %s: %w", owner, err)
+		}
+		if !roleExists {
+			if _, err := admin.Exec(ctx, "CREATE ROLE "+owner+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"); err != nil {
+				return "", fmt.Errorf("create role %s: %w", owner, err)
+			}
+		}
+		create += " OWNER " + owner
+		cc.User = owner
+	}
+	if _, err := admin.Exec(ctx, create); err != nil {
 		return "", fmt.Errorf("create template: %w", err)
 	}
-	pool, err := pgxpool.New(ctx, connString(admin.Config(), name))
+	if owner != "" {
+		// Only a superuser may create the vector extension; the rest is the owner's to migrate.
+		c, err := pgx.Connect(ctx, connString(admin.Config(), name))
+		if err != nil {
+			return "", fmt.Errorf("connect to template: %w", err)
+		}
+		_, err = c.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS vector")
+		c.Close(ctx)
+		if err != nil {
+			return "", fmt.Errorf("create the vector extension in the template: %w", err)
+		}
+	}
+	pool, err := pgxpool.New(ctx, connString(cc, name))
 	if err != nil {
 		return "", fmt.Errorf("connect to template: %w", err)
 	}
