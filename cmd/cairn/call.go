@@ -20,9 +20,9 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/urfave/cli/v2"
 
-	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/names"
 	"github.com/cairn-mcp/cairn/jobs"
+	"github.com/cairn-mcp/cairn/mcp"
 )
 
 func callCommand() *cli.Command {
@@ -31,18 +31,18 @@ func callCommand() *cli.Command {
 		&cli.BoolFlag{Name: "list", Usage: "list the tools, one line each, and exit"},
 		&cli.StringFlag{Name: "url", Usage: "call the running cairn at `URL` instead: its Streamable HTTP endpoint (…/mcp, or the base URL) or its SSE endpoint (…/sse)"},
 		&cli.StringFlag{Name: "auth-token", EnvVars: []string{"CAIRN_AUTH_TOKEN"}, Usage: "bearer `TOKEN` the server at --url requires"},
-		&cli.BoolFlag{Name: "read-only", EnvVars: []string{"CAIRN_READ_ONLY"}, Usage: "in-process: refuse every write (execute, transaction, insert_vector, domain writes)"},
-		&cli.IntFlag{Name: "max-rows", Value: config.DefaultMaxRows, EnvVars: []string{"CAIRN_MAX_ROWS"}, Usage: "in-process: most rows a result returns"},
-		&cli.StringSliceFlag{Name: "toolsets", EnvVars: []string{"CAIRN_TOOLSETS"}, Usage: "in-process: tool groups to expose (" + strings.Join(config.Toolsets, ", ") + "; default all)"},
 		noMigrateFlag,
-	}, callEmbedFlags(), dbFlags)
+	}, toolFlags, callEmbedFlags(), dbFlags)
 	return &cli.Command{
 		Name:      "call",
 		Usage:     "run one MCP tool and print its result as JSON",
 		ArgsUsage: "TOOL [key=value ...]",
 		Description: `Runs the tool in-process on the configured database (as ` + "`cairn serve`" + ` would, through the same MCP
 server, so arguments are checked and results encoded exactly as a client sees them), or on the
-running cairn at --url. Flags may come before or after the tool name.
+running cairn at --url. In-process, the call is held to what serve applies to a stdio caller:
+--permissions and --role (CAIRN_PERMISSIONS_FILE, CAIRN_ROLE), --read-only, the row and byte
+caps and the statement timeout; at --url the server applies its own. Flags may come before or
+after the tool name.
 
 Arguments are key=value pairs, each value read as JSON when it is valid JSON (numbers, true,
 false, null, arrays, objects, "quoted strings") and as a plain string otherwise; or one JSON
@@ -136,7 +136,11 @@ func call(c *cli.Context) error {
 		return nil
 	}
 	if !slices.ContainsFunc(tools, func(t *sdk.Tool) bool { return t.Name == tool }) {
-		return cli.Exit(unknownTool(tool, tools), 2)
+		// The list holds what this caller may call; for a tool cairn has, the server says why
+		// this caller may not (its role, read-only mode).
+		if _, known := mcp.KnownTools()[tool]; !known {
+			return cli.Exit(unknownTool(tool, tools), 2)
+		}
 	}
 	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: tool, Arguments: args})
 	if err != nil {
@@ -290,6 +294,12 @@ func inProcessSession(c *cli.Context) (cs *sdk.ClientSession, done func(), err e
 	if err := cfg.Normalize(); err != nil {
 		return nil, nil, cli.Exit(err.Error(), 2)
 	}
+	// The same permissions as serve's: a caller who configured them in the environment expects
+	// every entry point to honour them.
+	perms, err := loadPermissions(cfg)
+	if err != nil {
+		return nil, nil, cli.Exit(err.Error(), 2)
+	}
 	ctx := c.Context
 	log := slog.Default()
 	pool, err := connect(ctx, c, cfg)
@@ -314,7 +324,7 @@ func inProcessSession(c *cli.Context) (cs *sdk.ClientSession, done func(), err e
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := newServer(ctx, pool, cfg, kg, access{})
+	srv, err := newServer(ctx, pool, cfg, kg, access{perms: perms})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -8,10 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
@@ -251,5 +255,98 @@ func TestCallURL(t *testing.T) {
 	r = runCLI(t, nil, "call", "--url", open.URL, "list_table")
 	if r.Code != 2 || !strings.Contains(r.Stderr, `did you mean "list_tables"`) {
 		t.Fatalf("unknown tool over HTTP: %+v", r)
+	}
+}
+
+// TestCallAppliesServesPermissions runs the same probes for a table the configured role may not
+// read through an in-process `cairn call` and through `cairn serve` over stdio, both with the
+// permissions file, the role and --read-only in the environment: every verdict must be the same,
+// and the secret must never be printed.
+func TestCallAppliesServesPermissions(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	const secret = "launch-code-4242"
+	if _, err := db.Pool.Exec(context.Background(), `
+		CREATE TABLE secrets (id int PRIMARY KEY, secret text);
+		INSERT INTO secrets VALUES (1, '`+secret+`');
+		CREATE TABLE notes (id int PRIMARY KEY, body text);
+		INSERT INTO notes VALUES (1, 'hello');`); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "permissions.yaml")
+	os.WriteFile(file, []byte(`
+default_role: reader
+roles:
+  reader:
+    toolsets: [generic]
+    operations: [read]
+    tables: ["public.*", "pg_catalog.*"]
+    tables_deny: ["public.secrets"]
+  writer: {toolsets: ["*"], operations: [read, write], tables: ["*"]}
+`), 0o600)
+	env := append(callEnv(db), "CAIRN_PERMISSIONS_FILE="+file, "CAIRN_READ_ONLY=true")
+
+	cmd := exec.Command(cairnBin, "serve")
+	cmd.Env = append(cleanEnv(), env...)
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(), &sdk.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	served := func(tool string, args map[string]any) (bool, string) {
+		res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: tool, Arguments: args})
+		if err != nil {
+			t.Fatalf("serve %s: %v", tool, err)
+		}
+		var text string
+		for _, c := range res.Content {
+			if tc, ok := c.(*sdk.TextContent); ok {
+				text += tc.Text
+			}
+		}
+		return !res.IsError, text
+	}
+	probes := []string{
+		"SELECT * FROM secrets",
+		"TABLE secrets",
+		`SELECT * FROM U&"\0073ecrets"`,
+		"SELECT * FROM public.secrets",
+		"SELECT (SELECT secret FROM secrets LIMIT 1)",
+		"SELECT * FROM notes WHERE id IN (SELECT id FROM secrets)",
+		"SELECT query_to_xml('SELECT * FROM secrets', true, true, '')",
+		"SELECT xmlagg(xmlelement(name s, secret)) FROM secrets",
+		"SELECT n.body, s.secret FROM notes n, LATERAL (SELECT secret FROM secrets) s",
+		"WITH s AS (SELECT * FROM secrets) SELECT * FROM s",
+		"SELECT body FROM notes UNION SELECT secret FROM secrets",
+		"SELECT table_to_xml('secrets', true, true, '')",
+		"EXPLAIN SELECT * FROM secrets",
+		"SELECT body FROM notes",
+	}
+	for _, p := range probes {
+		r := runCLI(t, env, "call", "query", "sql="+p)
+		called := r.Code == 0
+		servedOK, text := served("query", map[string]any{"sql": p})
+		if called != servedOK {
+			t.Errorf("%s: call exit %d (%s), serve ok=%v (%s): the verdicts differ", p, r.Code, strings.TrimSpace(r.Stderr), servedOK, text)
+		}
+		if strings.Contains(r.Stdout+r.Stderr, secret) || strings.Contains(text, secret) {
+			t.Errorf("%s: the secret was printed", p)
+		}
+		if p != "SELECT body FROM notes" && called {
+			t.Errorf("%s: cairn call read it", p)
+		}
+	}
+	// --read-only and the role apply too: writes are refused, and --role picks another role.
+	if r := runCLI(t, env, "call", "execute", "sql=DELETE FROM notes"); r.Code != 1 || !strings.Contains(r.Stderr, `role "reader" may not write`) {
+		t.Errorf("execute as the reader: exit %d %s", r.Code, r.Stderr)
+	}
+	if r := runCLI(t, env, "call", "--role", "writer", "execute", "sql=DELETE FROM notes"); r.Code != 1 || !strings.Contains(r.Stderr, "read-only") {
+		t.Errorf("execute as the writer under CAIRN_READ_ONLY: exit %d %s", r.Code, r.Stderr)
+	}
+	if r := runCLI(t, append(callEnv(db), "CAIRN_PERMISSIONS_FILE="+file), "call", "--role", "writer", "query", "sql=SELECT secret FROM secrets"); r.Code != 0 {
+		t.Errorf("--role writer: exit %d %s", r.Code, r.Stderr)
+	}
+	if r := runCLI(t, append(callEnv(db), "CAIRN_PERMISSIONS_FILE="+file), "call", "--role", "nobody", "query", "sql=SELECT 1"); r.Code != 2 || !strings.Contains(r.Stderr, `--role "nobody" is not a role`) {
+		t.Errorf("--role nobody: exit %d %s", r.Code, r.Stderr)
 	}
 }

@@ -38,14 +38,9 @@ func serveCommand() *cli.Command {
 		&cli.DurationFlag{Name: "auth-clock-skew", Value: config.DefaultAuthClockSkew, EnvVars: []string{"CAIRN_AUTH_CLOCK_SKEW"}, Usage: "tolerance on a JWT's exp, nbf and iat"},
 		&cli.StringSliceFlag{Name: "auth-required-scope", EnvVars: []string{"CAIRN_AUTH_REQUIRED_SCOPE"}, Usage: "OAuth scope every JWT must carry (403 otherwise); repeat or comma-separate for several"},
 		&cli.StringFlag{Name: "public-url", EnvVars: []string{"CAIRN_PUBLIC_URL"}, Usage: "`URL` clients reach cairn at, e.g. https://cairn.example.com (default: each request's Host); set it behind a proxy"},
-		&cli.BoolFlag{Name: "read-only", EnvVars: []string{"CAIRN_READ_ONLY"}, Usage: "refuse every write (execute, transaction, insert_vector)"},
-		&cli.IntFlag{Name: "max-rows", Value: config.DefaultMaxRows, EnvVars: []string{"CAIRN_MAX_ROWS"}, Usage: "most rows a result returns; the rest is cut and marked truncated"},
-		&cli.StringSliceFlag{Name: "toolsets", EnvVars: []string{"CAIRN_TOOLSETS"}, Usage: "tool groups to expose, comma-separated (available: " + strings.Join(config.Toolsets, ", ") + "; default all)"},
-		&cli.StringFlag{Name: "permissions", EnvVars: []string{"CAIRN_PERMISSIONS_FILE"}, Usage: "YAML `FILE` of roles: the tools, operations (read, write, ddl), tables and functions each may use (default: everyone may do everything)"},
-		&cli.StringFlag{Name: "role", EnvVars: []string{"CAIRN_ROLE"}, Usage: "`ROLE` of the permissions file for callers that bring none (stdio; default the file's default_role)"},
 		&cli.BoolFlag{Name: "audit-events", EnvVars: []string{"CAIRN_AUDIT_EVENTS"}, Usage: "also record every audited (writing) tool call as an event on the stream audit:<user>; the audit log line is written either way"},
 		noMigrateFlag,
-	}, jobFlags, dbFlags)
+	}, toolFlags, jobFlags, dbFlags)
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve the MCP tools (stdio by default) and work background jobs",
@@ -58,12 +53,26 @@ func serveCommand() *cli.Command {
 	}
 }
 
+// toolFlags are what a caller may do through the tools, whoever serves them: `serve` and an
+// in-process `call` apply the same (with the database's statement timeout, a dbFlag).
+var toolFlags = []cli.Flag{
+	&cli.BoolFlag{Name: "read-only", EnvVars: []string{"CAIRN_READ_ONLY"}, Usage: "refuse every write (execute, transaction, insert_vector, the domain tools that write)"},
+	&cli.IntFlag{Name: "max-rows", Value: config.DefaultMaxRows, EnvVars: []string{"CAIRN_MAX_ROWS"}, Usage: "most rows a result returns; the rest is cut and marked truncated"},
+	&cli.IntFlag{Name: "max-result-bytes", Value: config.DefaultMaxResultBytes, EnvVars: []string{"CAIRN_MAX_RESULT_BYTES"}, Usage: "most bytes of JSON a result's rows take; the rest is cut and marked truncated"},
+	&cli.StringSliceFlag{Name: "toolsets", EnvVars: []string{"CAIRN_TOOLSETS"}, Usage: "tool groups to expose, comma-separated (available: " + strings.Join(config.Toolsets, ", ") + "; default all)"},
+	&cli.StringFlag{Name: "permissions", EnvVars: []string{"CAIRN_PERMISSIONS_FILE"}, Usage: "YAML `FILE` of roles: the tools, operations (read, write, ddl), tables and functions each may use (default: everyone may do everything)"},
+	&cli.StringFlag{Name: "role", EnvVars: []string{"CAIRN_ROLE"}, Usage: "`ROLE` of the permissions file for callers that bring none (stdio, cairn call; default the file's default_role)"},
+}
+
 // toolConfig reads the settings of the MCP server that do not depend on the transport (serve,
-// call): database, read-only, row cap, toolsets, --no-migrate.
+// call): database, toolFlags, --no-migrate.
 func toolConfig(c *cli.Context) *config.Config {
 	cfg := configFrom(c)
 	cfg.ReadOnly = c.Bool("read-only")
 	cfg.MaxRows = c.Int("max-rows")
+	cfg.MaxResultBytes = c.Int("max-result-bytes")
+	cfg.PermissionsFile = c.String("permissions")
+	cfg.Role = c.String("role")
 	cfg.NoMigrate = c.Bool("no-migrate")
 	for _, ts := range c.StringSlice("toolsets") {
 		for _, t := range strings.Split(ts, ",") {
@@ -88,8 +97,8 @@ func splitList(vals []string) []string {
 	return out
 }
 
-// access is who may call a server and what each caller may do: nil for neither (call, stdio
-// without a permissions file).
+// access is who may call a server and what each caller may do: nil for neither (stdio and
+// in-process calls without a permissions file).
 type access struct {
 	perms *permissions.Set
 	auth  *auth.Verifier
@@ -98,7 +107,7 @@ type access struct {
 // newServer builds cairn's MCP server on pool: what serve serves and call calls.
 func newServer(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, a access) (*mcp.Server, error) {
 	log := slog.Default()
-	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, ReadOnly: cfg.ReadOnly, Logger: log})
+	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, MaxResultBytes: cfg.MaxResultBytes, ReadOnly: cfg.ReadOnly, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +147,6 @@ func serve(c *cli.Context) error {
 	cfg.AuthClockSkew = c.Duration("auth-clock-skew")
 	cfg.AuthRequiredScopes = splitList(c.StringSlice("auth-required-scope"))
 	cfg.PublicURL = c.String("public-url")
-	cfg.PermissionsFile = c.String("permissions")
-	cfg.Role = c.String("role")
 	cfg.AuditEvents = c.Bool("audit-events")
 	if err := cfg.Normalize(); err != nil {
 		return cli.Exit(err.Error(), 2)
