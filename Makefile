@@ -1,6 +1,6 @@
 # cairn — see README.md. Two commands do all set-up on a fresh Debian machine:
 #   make run    build, bring up a database if none is configured, migrate, serve
-#   make test   a throwaway PostgreSQL with pgvector, go vet, every test with -race
+#   make test   a throwaway PostgreSQL with pgvector, go vet, every test with -race, the fuzz targets
 GO      ?= go
 BIN     ?= bin/cairn
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
@@ -81,6 +82,42 @@ func stdioClientCmd(t *testing.T, url string, args ...string) (*sdk.ClientSessio
 		}
 	})
 	return cs, cmd
+}
+
+// httpProcess starts `cairn serve --transport http` on a free loopback port with args and the
+// environment extra on top of cleanEnv, waits until /readyz answers, and returns its base URL,
+// the process (killed when the test ends) and its log.
+func httpProcess(t *testing.T, extra []string, args ...string) (string, *exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(cairnBin, append([]string{"serve", "--transport", "http", "--addr", addr}, args...)...)
+	cmd.Env = append(cleanEnv(), extra...)
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("cairn stderr:\n%s", logs)
+		}
+	})
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return base, cmd, logs
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cairn did not become ready\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // cleanEnv is testbin.CleanEnv: only the flags given decide where cairn connects.

@@ -74,10 +74,12 @@ roles:
     tables: ["public.notes"]
 `
 
-// permDB is a test database with permFixtures and a permissions file (permYAML unless given).
+// permDB is a test database with permFixtures and a permissions file (permYAML unless given). cairn
+// reaches it as a role that is not a superuser (testdb.AppRole), as docs/deploy.md recommends: what
+// permissions do not cover, that role's privileges bound.
 func permDB(t *testing.T, yaml string) (*testdb.DB, string) {
 	t.Helper()
-	db := testdb.New(t)
+	db := testdb.NewApp(t)
 	if _, err := db.Pool.Exec(context.Background(), permFixtures); err != nil {
 		t.Fatal(err)
 	}

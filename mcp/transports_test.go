@@ -1,7 +1,6 @@
 package mcp_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -151,34 +149,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestServeHTTPProcess(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
-	addr := freeAddr(t)
-	cmd := exec.Command(cairnBin, "serve", "--transport", "http", "--addr", addr, "--database-url", db.URL)
-	cmd.Env = cleanEnv()
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			fmt.Fprintln(logs, sc.Text())
-		}
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	base := "http://" + addr
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil && resp.StatusCode == 200 {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cairn did not become ready: %v\n%s", err, logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	base, cmd, logs := httpProcess(t, nil, "--database-url", db.URL)
 	for _, tr := range []string{"http", "sse"} {
 		cs := connectHTTP(t, base, tr)
 		if got := scalar(t, cs, "SELECT 40 + 2"); got != "42" {
