@@ -148,8 +148,13 @@ const (
 	DefaultModel = "nomic-embed-text"
 	// DefaultBatchSize bounds one /api/embed call, keeping a request's memory and latency modest.
 	DefaultBatchSize = 64
-	// DefaultTimeout is generous because the first call may wait for Ollama to load the model.
-	DefaultTimeout = 2 * time.Minute
+	// DefaultTimeout bounds one batch call: ample for a batch of texts on a loaded model, short
+	// enough that a hanging server is noticed in seconds. Loading the model is given
+	// DefaultLoadTimeout instead, in a call of its own.
+	DefaultTimeout = 30 * time.Second
+	// DefaultLoadTimeout bounds the call that loads the model into memory first (Ollama loads
+	// on first use and unloads after minutes without calls).
+	DefaultLoadTimeout = 2 * time.Minute
 	// DefaultProbeTimeout keeps start-up quick when no Ollama is running.
 	DefaultProbeTimeout = 2 * time.Second
 )
@@ -169,8 +174,12 @@ type Options struct {
 	Dimensions int
 	// BatchSize caps the inputs sent in one /api/embed call; 0 means DefaultBatchSize.
 	BatchSize int
-	// Timeout bounds one Ollama call; 0 means DefaultTimeout. Hitting it is a *TransientError.
+	// Timeout bounds one Ollama batch call; 0 means DefaultTimeout. Hitting it is a
+	// *TransientError.
 	Timeout time.Duration
+	// LoadTimeout bounds the call that first loads the model (when it is not loaded, after
+	// minutes without calls); 0 means DefaultLoadTimeout, and never less than Timeout.
+	LoadTimeout time.Duration
 	// ProbeTimeout bounds the start-up check of Ollama in auto mode; 0 means DefaultProbeTimeout.
 	ProbeTimeout time.Duration
 	// HTTPClient is used for Ollama; nil means a client of its own (timeouts come from Timeout).
