@@ -96,8 +96,8 @@ func NewOllama(opts Options) (*Ollama, error) {
 		return nil, fmt.Errorf("embed: dimensions must be positive, got %d", opts.Dimensions)
 	}
 	o := &Ollama{
-		host:       base.String(),
-		model:      opts.Model,
+		host:        base.String(),
+		model:       opts.Model,
 		batch:       opts.BatchSize,
 		timeout:     opts.Timeout,
 		loadTimeout: opts.LoadTimeout,
