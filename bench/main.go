@@ -42,12 +42,23 @@ func main() {
 	kn := flag.Int("kn", 100000, "entities in the knowledge search benchmark")
 	kpipe := flag.Int("kpipeline", 5000, "entities written in each knowledge embed-pipeline run")
 	knowledgeOnly := flag.Bool("knowledge-only", false, "run only the knowledge-graph benchmarks")
+	recoveryOnly := flag.Bool("recovery-only", false, "run only the recovery benchmarks of the embed pipeline")
+	ro := recoveryOpts{}
+	flag.IntVar(&ro.rows, "recovery-rows", 2000, "pending episodes in the recovery benchmarks")
+	flag.DurationVar(&ro.phase, "recovery-phase", 30*time.Second, "how long Ollama answers 500, then how long it hangs, in the recovery benchmark")
 	flag.Parse()
 	if *kn < 1000 || *kpipe < 100 {
 		fmt.Fprintln(os.Stderr, "bench: -kn must be at least 1000 and -kpipeline at least 100")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}); err != nil {
+	if *recoveryOnly {
+		ro.only = true
+	}
+	if ro.phase < 5*time.Second || ro.rows < 100 {
+		fmt.Fprintln(os.Stderr, "bench: -recovery-phase must be at least 5s and -recovery-rows at least 100")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}, ro); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -61,7 +72,7 @@ type knowledgeOpts struct {
 	only                   bool
 }
 
-func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts) error {
+func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recoveryOpts) error {
 	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return fmt.Errorf("connect (run through `make bench`, which starts PostgreSQL): %w", err)
@@ -98,6 +109,9 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts) error {
 		return err
 	}
 	defer os.RemoveAll(filepath.Dir(bin))
+	if ro.only {
+		return runRecovery(ctx, admin, bin, ro)
+	}
 	if ko.only {
 		kr, err := benchKnowledge(ctx, pool, bin, url, ko.entities, ko.pipelineRows)
 		if err != nil {
@@ -255,7 +269,7 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts) error {
 	printCheckpoints(os.Stdout, checkpoints)
 	printAgents(os.Stdout, agentFigures)
 	printKnowledge(os.Stdout, knowledgeFigures)
-	return nil
+	return runRecovery(ctx, admin, bin, ro)
 }
 
 // appendRate measures event appends per second with n concurrent writers, each on its own

@@ -10,39 +10,70 @@
 ALTER TABLE entities ADD COLUMN embed_claim uuid;
 ALTER TABLE episodes ADD COLUMN embed_claim uuid;
 
+-- Rows under a lease: those of a worker that died are claimed first once it runs out, and a
+-- worker with nothing to claim learns when the next one does.
+CREATE INDEX entities_leased ON entities (embed_lease_until) WHERE embed_state = 'pending' AND embed_lease_until IS NOT NULL;
+CREATE INDEX episodes_leased ON episodes (embed_lease_until) WHERE embed_state = 'pending' AND embed_lease_until IS NOT NULL;
+
 DROP FUNCTION cairn_knowledge_claim(text, integer, interval);
 DROP FUNCTION cairn_knowledge_put_vectors(text, bigint[], uuid[], text[], text, text, integer);
 DROP FUNCTION cairn_knowledge_settle(text, bigint[], uuid[], text, text);
 
--- Claims up to max_rows pending rows of a kind that no live lease holds, oldest first, under a
--- new claim token, and returns them with their text and the token.
+-- Claims up to max_rows pending rows of a kind that no live lease holds under a new claim token,
+-- and returns them with their text and the token: first rows whose lease ran out unsettled (a
+-- worker died holding them; they have waited longest), then the oldest others.
 CREATE FUNCTION cairn_knowledge_claim(kind text, max_rows integer, lease interval)
 RETURNS TABLE (id bigint, content_hash uuid, body text, claim uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
 	token uuid := gen_random_uuid();
+	n integer;
 BEGIN
 	PERFORM set_config('cairn.embed_writer', 'on', true);
 	IF kind = 'entity' THEN
 		RETURN QUERY
 		WITH c AS (
 			SELECT e.id FROM entities e
-			WHERE e.embed_state = 'pending' AND (e.embed_lease_until IS NULL OR e.embed_lease_until < now())
-			ORDER BY e.updated_at LIMIT max_rows
+			WHERE e.embed_state = 'pending' AND e.embed_lease_until < now()
+			ORDER BY e.embed_lease_until LIMIT max_rows
 			FOR UPDATE SKIP LOCKED
 		)
 		UPDATE entities e SET embed_lease_until = now() + lease, embed_claim = token FROM c WHERE e.id = c.id
 		RETURNING e.id, e.content_hash, cairn_entity_text(e.name, e.entity_type, e.context), token;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n < max_rows THEN
+			RETURN QUERY
+			WITH c AS (
+				SELECT e.id FROM entities e
+				WHERE e.embed_state = 'pending' AND e.embed_lease_until IS NULL
+				ORDER BY e.updated_at LIMIT max_rows - n
+				FOR UPDATE SKIP LOCKED
+			)
+			UPDATE entities e SET embed_lease_until = now() + lease, embed_claim = token FROM c WHERE e.id = c.id
+			RETURNING e.id, e.content_hash, cairn_entity_text(e.name, e.entity_type, e.context), token;
+		END IF;
 	ELSIF kind = 'episode' THEN
 		RETURN QUERY
 		WITH c AS (
 			SELECT p.id FROM episodes p
-			WHERE p.embed_state = 'pending' AND (p.embed_lease_until IS NULL OR p.embed_lease_until < now())
-			ORDER BY p.updated_at LIMIT max_rows
+			WHERE p.embed_state = 'pending' AND p.embed_lease_until < now()
+			ORDER BY p.embed_lease_until LIMIT max_rows
 			FOR UPDATE SKIP LOCKED
 		)
 		UPDATE episodes p SET embed_lease_until = now() + lease, embed_claim = token FROM c WHERE p.id = c.id
 		RETURNING p.id, p.content_hash, cairn_episode_text(p.name, p.content), token;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		IF n < max_rows THEN
+			RETURN QUERY
+			WITH c AS (
+				SELECT p.id FROM episodes p
+				WHERE p.embed_state = 'pending' AND p.embed_lease_until IS NULL
+				ORDER BY p.updated_at LIMIT max_rows - n
+				FOR UPDATE SKIP LOCKED
+			)
+			UPDATE episodes p SET embed_lease_until = now() + lease, embed_claim = token FROM c WHERE p.id = c.id
+			RETURNING p.id, p.content_hash, cairn_episode_text(p.name, p.content), token;
+		END IF;
 	ELSE
 		RAISE EXCEPTION 'unknown knowledge kind %', kind;
 	END IF;
