@@ -161,6 +161,19 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, wrap(err, "knowledge status")
 	}
+	// A kind's first vectors record its model in the same transaction; if they committed between
+	// reading the models above and counting the rows, read the models again.
+	for _, kind := range []string{KindEntity, KindEpisode} {
+		if c := st.counts(kind); c.Model == "" && c.Embedded > 0 {
+			s.forgetModels()
+			if models, err = s.Models(ctx); err != nil {
+				return Status{}, err
+			}
+			if rec, ok := models[kind]; ok {
+				c.Model = ModelLabel(rec)
+			}
+		}
+	}
 	if st.OldestPending != nil {
 		st.OldestPendingSeconds = time.Since(*st.OldestPending).Seconds()
 	}
