@@ -324,7 +324,7 @@ func inProcessSession(c *cli.Context) (cs *sdk.ClientSession, done func(), err e
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := newServer(ctx, pool, cfg, kg, access{perms: perms})
+	srv, err := newServer(ctx, pool, pool, cfg, kg, access{perms: perms})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -22,7 +22,8 @@ var dbFlags = []cli.Flag{
 	&cli.StringFlag{Name: "password-file", EnvVars: []string{"PGPASSWORD_FILE"}, Usage: "file holding the database password (alone, or as PGPASSWORD=...)"},
 	&cli.StringFlag{Name: "data-dir", EnvVars: []string{"CAIRN_DATA_DIR"}, Usage: "data directory of the embedded cluster (default ~/.local/share/cairn/postgres; /var/lib/cairn/postgres as root)"},
 	&cli.IntFlag{Name: "pool-min", Value: config.DefaultPoolMin, EnvVars: []string{"CAIRN_POOL_MIN"}, Usage: "connections the pool keeps open"},
-	&cli.IntFlag{Name: "pool-max", Value: config.DefaultPoolMax, EnvVars: []string{"CAIRN_POOL_MAX"}, Usage: "most connections the pool opens"},
+	&cli.IntFlag{Name: "pool-max", Value: config.DefaultPoolMax, EnvVars: []string{"CAIRN_POOL_MAX"}, Usage: "most connections the pool of tool calls and domain work opens"},
+	&cli.IntFlag{Name: "system-pool-max", Value: config.DefaultSystemPoolMax, EnvVars: []string{"CAIRN_SYSTEM_POOL_MAX"}, Usage: "most connections of the pool tool calls cannot take: background jobs' River, migrations, /readyz, subscriptions"},
 	&cli.DurationFlag{Name: "statement-timeout", Value: config.DefaultStatementTimeout, EnvVars: []string{"CAIRN_STATEMENT_TIMEOUT"}, Usage: "longest a statement may run (e.g. 30s, 2m)"},
 }
 
@@ -63,6 +64,7 @@ func configFrom(c *cli.Context) *config.Config {
 		PasswordFile:     c.String("password-file"),
 		PoolMin:          c.Int("pool-min"),
 		PoolMax:          c.Int("pool-max"),
+		SystemPoolMax:    c.Int("system-pool-max"),
 		StatementTimeout: c.Duration("statement-timeout"),
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/permissions"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
@@ -39,6 +40,9 @@ func serveCommand() *cli.Command {
 		&cli.StringSliceFlag{Name: "auth-required-scope", EnvVars: []string{"CAIRN_AUTH_REQUIRED_SCOPE"}, Usage: "OAuth scope every JWT must carry (403 otherwise); repeat or comma-separate for several"},
 		&cli.StringFlag{Name: "public-url", EnvVars: []string{"CAIRN_PUBLIC_URL"}, Usage: "`URL` clients reach cairn at, e.g. https://cairn.example.com (default: each request's Host); set it behind a proxy"},
 		&cli.BoolFlag{Name: "audit-events", EnvVars: []string{"CAIRN_AUDIT_EVENTS"}, Usage: "also record every audited (writing) tool call as an event on the stream audit:<user>; the audit log line is written either way"},
+		&cli.IntFlag{Name: "max-calls-per-caller", EnvVars: []string{"CAIRN_MAX_CALLS_PER_CALLER"}, Usage: "most tool calls one caller (a token's identity; the OS user over stdio) may have in flight (default half of --pool-max)"},
+		&cli.IntFlag{Name: "max-sessions-per-caller", Value: mcp.DefaultMaxSessions, EnvVars: []string{"CAIRN_MAX_SESSIONS_PER_CALLER"}, Usage: "most SSE streams and Streamable HTTP requests one caller may have open"},
+		&cli.DurationFlag{Name: "admission-wait", Value: mcp.DefaultAdmissionWait, EnvVars: []string{"CAIRN_ADMISSION_WAIT"}, Usage: "longest a call over its caller's limit waits for a slot before it is refused (a retryable tool error)"},
 		noMigrateFlag,
 	}, toolFlags, jobFlags, dbFlags)
 	return &cli.Command{
@@ -100,19 +104,22 @@ func splitList(vals []string) []string {
 // access is who may call a server and what each caller may do: nil for neither (stdio and
 // in-process calls without a permissions file).
 type access struct {
-	perms *permissions.Set
-	auth  *auth.Verifier
+	perms     *permissions.Set
+	auth      *auth.Verifier
+	admission mcp.AdmissionOptions
+	poolWaits *db.PoolWaits
 }
 
-// newServer builds cairn's MCP server on pool: what serve serves and call calls.
-func newServer(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, a access) (*mcp.Server, error) {
+// newServer builds cairn's MCP server on pool (tool calls) and system (its own work, see
+// background): what serve serves and call calls.
+func newServer(ctx context.Context, pool, system *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, a access) (*mcp.Server, error) {
 	log := slog.Default()
 	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, MaxResultBytes: cfg.MaxResultBytes, ReadOnly: cfg.ReadOnly, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	return mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion(),
-		Permissions: a.perms, Auth: a.auth}), nil
+	return mcp.New(mcp.Options{Config: cfg, Pool: pool, System: system, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion(),
+		Permissions: a.perms, Auth: a.auth, Admission: a.admission, PoolWaits: a.poolWaits}), nil
 }
 
 // loadPermissions loads the permissions file the configuration names (nil without one) and
@@ -159,7 +166,13 @@ func serve(c *cli.Context) error {
 	if perms != nil {
 		slog.Info("permissions", "file", cfg.PermissionsFile, "roles", perms.Roles(), "role", cfg.Role, "default_role", perms.DefaultRole())
 	}
-	acc := access{perms: perms}
+	acc := access{perms: perms, admission: mcp.AdmissionOptions{MaxCalls: c.Int("max-calls-per-caller"),
+		MaxSessions: c.Int("max-sessions-per-caller"), Wait: c.Duration("admission-wait")}}
+	if acc.admission.MaxCalls < 0 || acc.admission.MaxSessions < 0 || acc.admission.Wait < 0 {
+		return cli.Exit("--max-calls-per-caller, --max-sessions-per-caller and --admission-wait must not be negative", 2)
+	}
+	acc.poolWaits = db.NewPoolWaits()
+	cfg.PoolTracer = acc.poolWaits
 	if cfg.Transport != config.TransportStdio {
 		// Check the authentication settings (read the token file) now, not at the first request.
 		ao, err := auth.OptionsFromConfig(cfg, slog.Default())
@@ -203,12 +216,11 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pool := bg.pool
-	defer pool.Close()
-	// Deferred after pool.Close, so it runs first: once the transport is done, jobs in flight
-	// finish while the pool is still open.
+	defer bg.close()
+	// Deferred after bg.close, so it runs first: once the transport is done, jobs in flight
+	// finish while the pools are still open.
 	defer stopJobs(bg.jobs, log)
-	srv, err := newServer(ctx, pool, cfg, bg.knowledge, acc)
+	srv, err := newServer(ctx, bg.pool, bg.system, cfg, bg.knowledge, acc)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func work(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer bg.pool.Close()
+	defer bg.close()
 	defer stopJobs(bg.jobs, log)
 	log.Info("working background jobs (no MCP)", "kinds", bg.reg.Kinds(), "periodic", bg.reg.NumPeriodic(),
 		"max_workers", c.Int("workers"), "version", cairnVersion())
@@ -85,10 +85,19 @@ func work(c *cli.Context) error {
 
 // background is what serve and worker share once started.
 type background struct {
-	pool      *pgxpool.Pool
-	jobs      *jobs.Client
+	// pool serves tool calls and the domain work of jobs; system serves River itself (fetching
+	// jobs, electing a leader, notifications), migrations, /readyz and subscriptions, so that
+	// tool calls holding every connection of pool cannot stall them.
+	pool, system *pgxpool.Pool
+	jobs         *jobs.Client
 	reg       *jobs.Registry
 	knowledge *knowledge.Store
+}
+
+// close closes both pools.
+func (bg *background) close() {
+	bg.pool.Close()
+	bg.system.Close()
 }
 
 // startBackground is what serve and worker share: connect, migrate (unless --no-migrate), choose
@@ -100,7 +109,17 @@ func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*ba
 	if err != nil {
 		return nil, err
 	}
-	bg := &background{pool: pool}
+	spc, err := cfg.SystemPoolConfig()
+	if err != nil {
+		pool.Close()
+		return nil, cli.Exit(err.Error(), 2)
+	}
+	system, err := db.Open(ctx, spc)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	bg := &background{pool: pool, system: system}
 	if !embedded {
 		// The embedded cluster is cairn's own: its one role is a superuser by construction.
 		if super, role, err := db.Superuser(ctx, pool); err == nil && super {
@@ -108,7 +127,7 @@ func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*ba
 		}
 	}
 	err = func() error {
-		if err := prepareSchema(ctx, pool, cfg.NoMigrate, slog.Default()); err != nil {
+		if err := prepareSchema(ctx, system, cfg.NoMigrate, slog.Default()); err != nil {
 			return err
 		}
 		kg, emb, err := openKnowledge(c, pool, opts)
@@ -122,11 +141,11 @@ func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*ba
 		if err := addEmbedding(c, bg.reg, kg, emb); err != nil {
 			return err
 		}
-		bg.jobs, err = jobs.Start(ctx, pool, bg.reg, opts)
+		bg.jobs, err = jobs.Start(ctx, system, bg.reg, opts)
 		return err
 	}()
 	if err != nil {
-		pool.Close()
+		bg.close()
 		return nil, err
 	}
 	return bg, nil
