@@ -90,8 +90,8 @@ type background struct {
 	// tool calls holding every connection of pool cannot stall them.
 	pool, system *pgxpool.Pool
 	jobs         *jobs.Client
-	reg       *jobs.Registry
-	knowledge *knowledge.Store
+	reg          *jobs.Registry
+	knowledge    *knowledge.Store
 }
 
 // close closes both pools.

@@ -64,8 +64,8 @@ type Config struct {
 	// River (fetching jobs, electing a leader, its notifications), migrations, /readyz, the
 	// LISTEN connection of workflow subscriptions. Default 4.
 	SystemPoolMax int
-	Toolsets         []string      // default: all
-	NoMigrate        bool
+	Toolsets      []string // default: all
+	NoMigrate     bool
 
 	// PermissionsFile names the YAML file of roles (internal/permissions); "" lets every caller
 	// do everything.
