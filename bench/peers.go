@@ -73,16 +73,19 @@ type server struct {
 
 // figures are one round's measurements of one server; zero means not measured.
 type figures struct {
-	point, thousand             stats
-	starts, startsMigrate       []float64 // spawn → initialize, ms, pooled across rounds
-	rss, rssAnon                int       // KiB
-	srvCPUPoint, srvCPUThousand time.Duration
-	pgCPUPoint, pgCPUThousand   time.Duration
-	stmtsPoint, stmtsThousand   float64
-	httpRate                    float64 // calls/s
-	httpP50                     time.Duration
-	srvCPUHTTP, pgCPUHTTP       time.Duration
-	stmtsHTTP                   float64
+	point, thousand, http loadFigures
+	starts, startsMigrate []float64 // spawn → initialize, ms, pooled across rounds
+	rss, rssAnon          int       // KiB
+	httpRate              float64   // calls/s
+}
+
+// loadFigures are one load's: latency, and per call the server's and PostgreSQL's CPU time and
+// PostgreSQL's statements; the size of a result as JSON.
+type loadFigures struct {
+	lat           stats
+	srvCPU, pgCPU time.Duration
+	stmts         float64
+	bytes         int
 }
 
 type peersRun struct {
@@ -313,29 +316,30 @@ func (r *peersRun) measure(ctx context.Context, s server, perf func(pid int, wha
 	if err != nil {
 		return f, err
 	}
-	if _, err := r.drv.calls(spec, "point", o.warm, 0); err != nil {
+	if _, _, err := r.drv.calls(spec, "point", o.warm, 0); err != nil {
 		return f, err
 	}
-	load := func(workload string, n, from int) (stats, time.Duration, time.Duration, float64, error) {
+	load := func(workload string, n, from int) (l loadFigures, err error) {
 		var stop func() error
 		if perf != nil {
 			stop = perf(pid, "stdio-"+workload)
 		}
 		before := r.snap(ctx, pid)
-		ms, err := r.drv.calls(spec, workload, n, from)
+		ms, bytes, err := r.drv.calls(spec, workload, n, from)
 		after := r.snap(ctx, pid)
 		if stop != nil {
 			if err := stop(); err != nil {
-				return stats{}, 0, 0, 0, err
+				return l, err
 			}
 		}
-		srv, pg, st := after.minus(before, n)
-		return summarize(ms), srv, pg, st, err
+		l.lat, l.bytes = summarize(ms), bytes
+		l.srvCPU, l.pgCPU, l.stmts = after.minus(before, n)
+		return l, err
 	}
-	if f.point, f.srvCPUPoint, f.pgCPUPoint, f.stmtsPoint, err = load("point", o.point, o.warm); err != nil {
+	if f.point, err = load("point", o.point, o.warm); err != nil {
 		return f, err
 	}
-	if f.thousand, f.srvCPUThousand, f.pgCPUThousand, f.stmtsThousand, err = load("thousand", o.thousand, 0); err != nil {
+	if f.thousand, err = load("thousand", o.thousand, 0); err != nil {
 		return f, err
 	}
 	f.rss, f.rssAnon = treeRSS(pid)
@@ -393,22 +397,20 @@ func (r *peersRun) measureFloor(ctx context.Context) (figures, error) {
 		}
 		return ms, nil
 	}
-	before := r.snap(ctx, 0)
-	ms, err := timed(o.point, func(i int) error { return run(pointSQL(o.warm + i)) })
-	if err != nil {
+	load := func(n int, call func(int) error) (l loadFigures, err error) {
+		before := r.snap(ctx, 0)
+		ms, err := timed(n, call)
+		after := r.snap(ctx, 0)
+		l.lat = summarize(ms)
+		_, l.pgCPU, l.stmts = after.minus(before, n)
+		return l, err
+	}
+	var err error
+	if f.point, err = load(o.point, func(i int) error { return run(pointSQL(o.warm + i)) }); err != nil {
 		return f, err
 	}
-	after := r.snap(ctx, 0)
-	f.point = summarize(ms)
-	_, f.pgCPUPoint, f.stmtsPoint = after.minus(before, o.point)
-	before = r.snap(ctx, 0)
-	if ms, err = timed(o.thousand, func(int) error { return run(thousandSQL, 1000) }); err != nil {
-		return f, err
-	}
-	after = r.snap(ctx, 0)
-	f.thousand = summarize(ms)
-	_, f.pgCPUThousand, f.stmtsThousand = after.minus(before, o.thousand)
-	return f, nil
+	f.thousand, err = load(o.thousand, func(int) error { return run(thousandSQL, 1000) })
+	return f, err
 }
 
 // measureHTTP starts the server on a free loopback port, lets the driver open o.clients
@@ -457,8 +459,8 @@ func (r *peersRun) measureHTTP(ctx context.Context, s server, f *figures, perf f
 		return err
 	}
 	f.httpRate = float64(res.Calls) / res.Seconds
-	f.httpP50 = summarize(res.MS).median
-	f.srvCPUHTTP, f.pgCPUHTTP, f.stmtsHTTP = after.minus(before, res.Calls)
+	f.http.lat = summarize(res.MS)
+	f.http.srvCPU, f.http.pgCPU, f.http.stmts = after.minus(before, res.Calls)
 	return nil
 }
 
@@ -743,12 +745,14 @@ func (d *driver) spawn(s stdioSpec) (int, error) {
 	return res.PID, err
 }
 
-func (d *driver) calls(s stdioSpec, workload string, n, from int) ([]float64, error) {
+// calls returns the latencies in ms and the size of the last result.
+func (d *driver) calls(s stdioSpec, workload string, n, from int) ([]float64, int, error) {
 	var res struct {
-		MS []float64 `json:"ms"`
+		MS    []float64 `json:"ms"`
+		Bytes int       `json:"bytes"`
 	}
 	err := d.do(map[string]any{"op": "calls", "server": s, "workload": workload, "n": n, "from": from}, &res)
-	return res.MS, err
+	return res.MS, res.Bytes, err
 }
 
 func (d *driver) close() error { return d.do(map[string]any{"op": "close"}, nil) }

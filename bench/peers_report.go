@@ -24,6 +24,12 @@ func msOf(d time.Duration) float64 { return float64(d) / 1e6 }
 func fmtMS(v float64) string { return fmt.Sprintf("%.3f ms", v) }
 func fmtMB(v float64) string { return fmt.Sprintf("%.1f MB", v/1024) }
 func fmtN(v float64) string  { return fmt.Sprintf("%.2f", v) }
+func fmtBytes(v float64) string {
+	if v < 10000 {
+		return fmt.Sprintf("%.0f B", v)
+	}
+	return fmt.Sprintf("%.0f KB", v/1000)
+}
 func fmtRate(v float64) string {
 	return fmt.Sprintf("%.0f", v)
 }
@@ -83,27 +89,29 @@ func ratioCell(a, b float64) string {
 func printPeers(w io.Writer, o peersOpts, all map[string][]figures, listErr string) {
 	calls := o.warm + o.point + o.thousand
 	stdio := []metric{
-		{name: "point lookup, p50", get: func(f figures) float64 { return msOf(f.point.median) }, format: fmtMS},
-		{name: "point lookup, p95", get: func(f figures) float64 { return msOf(f.point.p95) }, format: fmtMS},
-		{name: "1,000 rows, p50", get: func(f figures) float64 { return msOf(f.thousand.median) }, format: fmtMS},
-		{name: "1,000 rows, p95", get: func(f figures) float64 { return msOf(f.thousand.p95) }, format: fmtMS},
+		{name: "point lookup, p50", get: func(f figures) float64 { return msOf(f.point.lat.median) }, format: fmtMS},
+		{name: "point lookup, p95", get: func(f figures) float64 { return msOf(f.point.lat.p95) }, format: fmtMS},
+		{name: "1,000 rows, p50", get: func(f figures) float64 { return msOf(f.thousand.lat.median) }, format: fmtMS},
+		{name: "1,000 rows, p95", get: func(f figures) float64 { return msOf(f.thousand.lat.p95) }, format: fmtMS},
 		{name: fmt.Sprintf("spawn → initialize answered, median of %d (cairn: `--no-migrate`)", o.starts*o.rounds), pooled: func(f figures) []float64 { return f.starts }, format: fmtMS},
 		{name: "cairn spawn → initialize with the migration check", pooled: func(f figures) []float64 { return f.startsMigrate }, format: fmtMS},
 		{name: fmt.Sprintf("RSS after %d calls (process tree, VmRSS)", calls), get: func(f figures) float64 { return float64(f.rss) }, format: fmtMB},
 		{name: "… of which anonymous (heap, stacks)", get: func(f figures) float64 { return float64(f.rssAnon) }, format: fmtMB},
-		{name: "server CPU per point call", get: func(f figures) float64 { return msOf(f.srvCPUPoint) }, format: fmtMS},
-		{name: "server CPU per 1,000-row call", get: func(f figures) float64 { return msOf(f.srvCPUThousand) }, format: fmtMS},
-		{name: "PostgreSQL statements per point call", get: func(f figures) float64 { return f.stmtsPoint }, format: fmtN},
-		{name: "PostgreSQL CPU per point call", get: func(f figures) float64 { return msOf(f.pgCPUPoint) }, format: fmtMS},
-		{name: "PostgreSQL statements per 1,000-row call", get: func(f figures) float64 { return f.stmtsThousand }, format: fmtN},
-		{name: "PostgreSQL CPU per 1,000-row call", get: func(f figures) float64 { return msOf(f.pgCPUThousand) }, format: fmtMS},
+		{name: "server CPU per point call", get: func(f figures) float64 { return msOf(f.point.srvCPU) }, format: fmtMS},
+		{name: "server CPU per 1,000-row call", get: func(f figures) float64 { return msOf(f.thousand.srvCPU) }, format: fmtMS},
+		{name: "PostgreSQL statements per point call", get: func(f figures) float64 { return f.point.stmts }, format: fmtN},
+		{name: "PostgreSQL CPU per point call", get: func(f figures) float64 { return msOf(f.point.pgCPU) }, format: fmtMS},
+		{name: "PostgreSQL statements per 1,000-row call", get: func(f figures) float64 { return f.thousand.stmts }, format: fmtN},
+		{name: "PostgreSQL CPU per 1,000-row call", get: func(f figures) float64 { return msOf(f.thousand.pgCPU) }, format: fmtMS},
+		{name: "tool result as JSON, point lookup", get: func(f figures) float64 { return float64(f.point.bytes) }, format: fmtBytes},
+		{name: "tool result as JSON, 1,000 rows", get: func(f figures) float64 { return float64(f.thousand.bytes) }, format: fmtBytes},
 	}
 	httpMetrics := []metric{
 		{name: "calls/s", get: func(f figures) float64 { return f.httpRate }, format: fmtRate, higher: true},
-		{name: "latency p50", get: func(f figures) float64 { return msOf(f.httpP50) }, format: fmtMS},
-		{name: "server CPU per call", get: func(f figures) float64 { return msOf(f.srvCPUHTTP) }, format: fmtMS},
-		{name: "PostgreSQL CPU per call", get: func(f figures) float64 { return msOf(f.pgCPUHTTP) }, format: fmtMS},
-		{name: "PostgreSQL statements per call", get: func(f figures) float64 { return f.stmtsHTTP }, format: fmtN},
+		{name: "latency p50", get: func(f figures) float64 { return msOf(f.http.lat.median) }, format: fmtMS},
+		{name: "server CPU per call", get: func(f figures) float64 { return msOf(f.http.srvCPU) }, format: fmtMS},
+		{name: "PostgreSQL CPU per call", get: func(f figures) float64 { return msOf(f.http.pgCPU) }, format: fmtMS},
+		{name: "PostgreSQL statements per call", get: func(f figures) float64 { return f.http.stmts }, format: fmtN},
 	}
 
 	fmt.Fprintf(w, "\n### Over stdio: the TypeScript SDK client 1.32.2, %d rounds, medians across rounds\n\n", o.rounds)
@@ -122,7 +130,7 @@ func printPeers(w io.Writer, o peersOpts, all map[string][]figures, listErr stri
 		}
 		fmt.Fprintf(w, "| %s |", name)
 		for _, f := range all[name] {
-			fmt.Fprintf(w, " %.3f / %.3f ms", msOf(f.point.median), msOf(f.thousand.median))
+			fmt.Fprintf(w, " %.3f / %.3f ms", msOf(f.point.lat.median), msOf(f.thousand.lat.median))
 			if f.httpRate > 0 {
 				fmt.Fprintf(w, " / %.0f", f.httpRate)
 			}

@@ -40,6 +40,7 @@ async function connectHTTP(url) {
 }
 
 // One tool call with its check: a wrong or empty answer must not pass for a fast one.
+// Returns the result as the client holds it.
 async function call(client, server, workload, i) {
   const { sql, expect } = workloads[workload](i);
   const res = await client.callTool({ name: server.tool, arguments: { [server.arg ?? 'sql']: sql } });
@@ -47,6 +48,7 @@ async function call(client, server, workload, i) {
   if (res.isError || !text.includes(expect)) {
     throw new Error(`${server.name} ${workload}: unexpected result: ${text.slice(0, 300)}`);
   }
+  return res;
 }
 
 const ops = {
@@ -61,15 +63,17 @@ const ops = {
     return { pid: current.transport.pid };
   },
 
-  // n calls one after another; the latency of each, client send → result accepted, in ms.
+  // n calls one after another; the latency of each, client send → result accepted, in ms, and
+  // the size of the last result as JSON (what the server sent, give or take white space).
   async calls({ server, workload, n, from = 0 }) {
     const ms = new Array(n);
+    let res;
     for (let i = 0; i < n; i++) {
       const t = performance.now();
-      await call(current.client, server, workload, from + i);
+      res = await call(current.client, server, workload, from + i);
       ms[i] = performance.now() - t;
     }
-    return { ms };
+    return { ms, bytes: res ? JSON.stringify(res).length : 0 };
   },
 
   async close() {
