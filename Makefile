@@ -13,7 +13,7 @@ ARGS    ?= --transport http
 FUZZ     ?= ./internal/sqlguard:FuzzStatementCheck ./internal/sqlguard:FuzzStatementText
 FUZZTIME ?= 10s
 
-.PHONY: build run test fuzz bench vet fmt pgvector clean
+.PHONY: build run test fuzz bench bench-peers vet fmt pgvector clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cairn
@@ -36,8 +36,20 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; \
 	done
 
+# make bench runs every benchmark, the peers leg (bench-peers) last; PEERS=0 leaves it out.
+PEERS     ?= 1
+PEERSARGS ?=
 bench: pgvector
 	scripts/with-postgres.sh $(GO) run ./bench $(BENCHARGS)
+	@if [ "$(PEERS)" != 0 ]; then $(MAKE) --no-print-directory bench-peers; fi
+
+# cairn beside the PostgreSQL MCP servers people use instead (docs/BENCHMARKS.md, issue 13), all
+# driven by the official TypeScript SDK client over stdio and Streamable HTTP. Its own cluster:
+# TCP on 127.0.0.1 (as clients connect the peers) and pg_stat_statements to count statements.
+# The npm packages go to a cache outside the repository (${XDG_CACHE_HOME:-~/.cache}/cairn/bench-peers).
+bench-peers: pgvector
+	CAIRN_PG_TCP=1 CAIRN_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements" \
+		scripts/with-postgres.sh $(GO) run ./bench -peers-only $(PEERSARGS)
 
 pgvector:
 	scripts/ensure-pgvector.sh
