@@ -43,6 +43,7 @@ func main() {
 	kpipe := flag.Int("kpipeline", 5000, "entities written in each knowledge embed-pipeline run")
 	knowledgeOnly := flag.Bool("knowledge-only", false, "run only the knowledge-graph benchmarks")
 	recoveryOnly := flag.Bool("recovery-only", false, "run only the recovery benchmarks of the embed pipeline")
+	fairnessOnly := flag.Bool("fairness-only", false, "run only the fairness benchmark: another caller's latency while one runs 30 slow calls")
 	ro := recoveryOpts{}
 	flag.IntVar(&ro.rows, "recovery-rows", 2000, "pending episodes in the recovery benchmarks")
 	flag.DurationVar(&ro.phase, "recovery-phase", 30*time.Second, "how long Ollama answers 500, then how long it hangs, in the recovery benchmark")
@@ -76,6 +77,7 @@ func main() {
 	if *recoveryOnly {
 		ro.only = true
 	}
+	ro.fairnessOnly = *fairnessOnly
 	if ro.phase < 5*time.Second || ro.rows < 100 {
 		fmt.Fprintln(os.Stderr, "bench: -recovery-phase must be at least 5s and -recovery-rows at least 100")
 		os.Exit(2)
@@ -133,6 +135,9 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 	defer os.RemoveAll(filepath.Dir(bin))
 	if ro.only {
 		return runRecovery(ctx, admin, bin, ro)
+	}
+	if ro.fairnessOnly {
+		return runFairness(ctx, bin, url)
 	}
 	if ko.only {
 		kr, err := benchKnowledge(ctx, pool, bin, url, ko.entities, ko.pipelineRows)
@@ -277,6 +282,9 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 	printCheckpoints(os.Stdout, checkpoints)
 	printAgents(os.Stdout, agentFigures)
 	printKnowledge(os.Stdout, knowledgeFigures)
+	if err := runFairness(ctx, bin, url); err != nil {
+		return fmt.Errorf("fairness benchmark: %w", err)
+	}
 	return runRecovery(ctx, admin, bin, ro)
 }
 

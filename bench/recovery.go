@@ -19,6 +19,8 @@ type recoveryOpts struct {
 	rows  int           // pending episodes
 	phase time.Duration // how long Ollama answers 500, then how long it hangs
 	only  bool          // run only these
+	// fairnessOnly runs only the fairness benchmark (fairness.go).
+	fairnessOnly bool
 }
 
 // runRecovery measures how fast the embed pipeline recovers, with one `cairn serve` and one
