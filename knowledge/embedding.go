@@ -82,7 +82,7 @@ func (s *Store) EmbedPending(ctx context.Context, opts EmbedOptions) (EmbedStats
 			// Asked per batch: a reindex may switch the kind's model at any time.
 			emb, dims, err := s.embedderFor(ctx, kind)
 			if err != nil {
-				return st, fmt.Errorf("embed %ss: %w", kind, err)
+				return st, fmt.Errorf("embed %s: %w", Plural(kind), err)
 			}
 			// While the embedder fails, wait for it here, holding no rows, rather than claim
 			// rows only to give them back.
@@ -162,7 +162,7 @@ func (s *Store) embedHeld(ctx context.Context, emb embed.Embedder, dims int, bat
 func (s *Store) nextLeaseEnd(ctx context.Context, kind string) (time.Time, error) {
 	var end *time.Time
 	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_next_lease_end($1)`, kind).Scan(&end); err != nil {
-		return time.Time{}, wrap(err, "look for leased %ss", kind)
+		return time.Time{}, wrap(err, "look for leased %s", Plural(kind))
 	}
 	if end == nil {
 		return time.Time{}, nil
@@ -184,14 +184,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 func (s *Store) claim(ctx context.Context, kind string, n int, lease time.Duration) ([]claimed, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, content_hash, body, claim FROM cairn_knowledge_claim($1, $2, $3)`, kind, n, lease)
 	if err != nil {
-		return nil, wrap(err, "claim %ss to embed", kind)
+		return nil, wrap(err, "claim %s to embed", Plural(kind))
 	}
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
 		c := claimed{kind: kind}
 		return c, r.Scan(&c.id, &c.hash, &c.text, &c.claim)
 	})
 	if err != nil {
-		return nil, wrap(err, "claim %ss to embed", kind)
+		return nil, wrap(err, "claim %s to embed", Plural(kind))
 	}
 	return cs, nil
 }
@@ -220,7 +220,7 @@ func (s *Store) embedBatch(ctx context.Context, emb embed.Embedder, dims int, ba
 			if bad := wrongSize(vecs, dims); bad > 0 {
 				err = &embed.PermanentError{Reason: fmt.Sprintf(
 					"model %s returned %d-dimension vectors but %s.embedding is vector(%d): configure a %d-dimension model (--embed-model), or re-embed everything with `cairn reindex --model %s --dims %d`",
-					info.Model, bad, table(batch[0].kind), dims, dims, info.Model, bad)}
+					info.Model, bad, Plural(batch[0].kind), dims, dims, info.Model, bad)}
 			}
 		}
 		var perm *embed.PermanentError
@@ -250,7 +250,7 @@ func (s *Store) embedBatch(ctx context.Context, emb embed.Embedder, dims int, ba
 		default:
 			// Transient or unknown: give the rows back and let the caller's backoff decide when.
 			s.release(ctx, batch)
-			return fmt.Errorf("embed %d %ss with %s: %w", len(batch), batch[0].kind, info, err)
+			return fmt.Errorf("embed %d %s with %s: %w", len(batch), Plural(batch[0].kind), info, err)
 		}
 	}
 	return nil

@@ -45,6 +45,9 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(auth.MetadataPath, meta)
 		mux.Handle(auth.MetadataPath+"/", meta)
 	}
+	// Public: without a token it tells only what a client needs to connect, not where the data
+	// lives (the database's user and host are the operator's business).
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.root(w, r, v.Enabled()) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})

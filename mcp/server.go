@@ -52,6 +52,8 @@ type Options struct {
 	System *pgxpool.Pool
 	// PoolWaits, when set, is the histogram of the pools' acquire waits, served at /metrics.
 	PoolWaits *db.PoolWaits
+	// About is what GET / tells a person about this server.
+	About About
 }
 
 // Server is cairn's MCP server. One Server serves any number of sessions over any transport.

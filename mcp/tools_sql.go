@@ -180,7 +180,7 @@ func jsonKind(goType string) string {
 
 func requireSQL(sql, example string) error {
 	if strings.TrimSpace(sql) == "" {
-		return fmt.Errorf("sql is required: one SQL statement, e.g. %s", example)
+		return &sqlexec.InputError{Msg: "sql is required: one SQL statement, e.g. " + example}
 	}
 	return nil
 }

@@ -30,6 +30,11 @@ var dbFlags = []cli.Flag{
 // connect resolves where the database is (configured, or the embedded cluster, started if need
 // be) and opens the pool.
 func connect(ctx context.Context, c *cli.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	return connectTo(ctx, c, cfg, "")
+}
+
+// connectTo is connect to another database of the same server: dbname, unless it is "".
+func connectTo(ctx context.Context, c *cli.Context, cfg *config.Config, dbname string) (*pgxpool.Pool, error) {
 	log := slog.Default()
 	if !cfg.DatabaseConfigured() {
 		cl, err := pgcluster.New(pgcluster.Options{DataDir: c.String("data-dir"), Logger: log})
@@ -50,11 +55,23 @@ func connect(ctx context.Context, c *cli.Context, cfg *config.Config) (*pgxpool.
 	if err != nil {
 		return nil, cli.Exit(err.Error(), 2)
 	}
+	if dbname != "" {
+		pc.ConnConfig.Database = dbname
+	}
 	pool, err := db.Open(ctx, pc)
 	if err != nil {
 		return nil, err
 	}
 	return pool, nil
+}
+
+// embeddedDataDir is where the embedded cluster keeps its data, as --data-dir or the default.
+func embeddedDataDir(c *cli.Context) string {
+	cl, err := pgcluster.New(pgcluster.Options{DataDir: c.String("data-dir")})
+	if err != nil {
+		return c.String("data-dir")
+	}
+	return cl.DataDir()
 }
 
 // configFrom reads the settings shared by the database commands.

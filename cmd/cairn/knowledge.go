@@ -31,31 +31,32 @@ var embedFlags = []cli.Flag{
 // openKnowledge builds the knowledge store with its embedder and a job queue. Without the
 // knowledge tables (no pgvector when cairn migrated) it returns a store that says so on every
 // call and no embedder.
-func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*knowledge.Store, embed.Embedder, error) {
+func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*knowledge.Store, embed.Embedder, string, error) {
 	ctx := c.Context
 	log := slog.Default()
 	dims, err := knowledge.New(pool, knowledge.Options{}).ColumnDimensions(ctx, knowledge.KindEntity)
 	if errors.Is(err, knowledge.ErrUnavailable) {
 		log.Warn("knowledge graph unavailable: " + err.Error())
-		return knowledge.New(pool, knowledge.Options{Logger: log}), nil, nil
+		return knowledge.New(pool, knowledge.Options{Logger: log}), nil, "none: the knowledge graph needs pgvector", nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if n := c.Int("embed-batch"); n < 1 || n > 2048 {
-		return nil, nil, cli.Exit(fmt.Sprintf("--embed-batch %d: use 1 to 2048", n), 2)
+		return nil, nil, "", cli.Exit(fmt.Sprintf("--embed-batch %d: use 1 to 2048", n), 2)
 	}
 	eo := embedOptions(c, dims)
-	e, err := embed.New(ctx, eo)
+	e, choice, err := embed.Choose(ctx, eo)
 	if err != nil {
-		return nil, nil, cli.Exit(err.Error(), 2)
+		return nil, nil, "", cli.Exit(err.Error(), 2)
 	}
+	choice.Log(log, e)
 	// One view of each Ollama model's health for all this process embeds with it.
 	guard := embed.GuardOptions{MaxInterval: c.Duration("embed-max-backoff"), Logger: log}
 	e = embed.Guarded(e, guard)
 	ins, err := jobs.NewInserter(pool, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	// A kind whose vectors were made by another model than this process's (chosen by the first
 	// process to embed, or by `cairn reindex`) is embedded and searched with that model.
@@ -73,11 +74,11 @@ func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*know
 	}
 	store := knowledge.New(pool, knowledge.Options{Queue: jobs.EmbedQueue{Client: ins}, Embedder: e, Factory: factory, Logger: log})
 	if n, err := store.RetryModelFailures(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	} else if n > 0 {
 		log.Info("queued again the knowledge rows that failed for a model-level reason", "rows", n)
 	}
-	return store, e, nil
+	return store, e, choice.Describe(e), nil
 }
 
 // embedOptions reads the embedder flags. The built-in embedder is made to fit the vector

@@ -90,6 +90,8 @@ type background struct {
 	// tool calls holding every connection of pool cannot stall them.
 	pool, system *pgxpool.Pool
 	jobs         *jobs.Client
+	// data says where the data lives; embedder which embedder the knowledge graph uses and why.
+	data, embedder string
 	reg          *jobs.Registry
 	knowledge    *knowledge.Store
 }
@@ -119,8 +121,10 @@ func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*ba
 		pool.Close()
 		return nil, err
 	}
-	bg := &background{pool: pool, system: system}
-	if !embedded {
+	bg := &background{pool: pool, system: system, data: db.Target(pool.Config().ConnConfig.Config)}
+	if embedded {
+		bg.data = "the embedded PostgreSQL cluster in " + embeddedDataDir(c)
+	} else {
 		// The embedded cluster is cairn's own: its one role is a superuser by construction.
 		if super, role, err := db.Superuser(ctx, pool); err == nil && super {
 			slog.Warn(db.SuperuserWarning, "role", role)
@@ -130,11 +134,11 @@ func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*ba
 		if err := prepareSchema(ctx, system, cfg.NoMigrate, slog.Default()); err != nil {
 			return err
 		}
-		kg, emb, err := openKnowledge(c, pool, opts)
+		kg, emb, note, err := openKnowledge(c, pool, opts)
 		if err != nil {
 			return err
 		}
-		bg.knowledge = kg
+		bg.knowledge, bg.embedder = kg, note
 		if bg.reg, err = jobRegistry(c, pool); err != nil {
 			return err
 		}

@@ -207,19 +207,33 @@ func New(ctx context.Context, opts Options) (Embedder, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e, ch, err := Choose(ctx, opts)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
+	}
+	ch.Log(log, e)
+	return e, nil
+}
+
+// Log says which embedder was chosen and why: a warning when Ollama was asked for explicitly
+// but does not answer (embed jobs wait and retry; better said now than at the first failed
+// job), else one line at info level.
+func (ch Choice) Log(log *slog.Logger, e Embedder) {
+	switch {
 	case ch.ProbeErr != nil && e.Info().Provider == ProviderOllama:
-		// Ollama being down at start-up is not fatal when it was asked for explicitly: embed jobs
-		// wait and retry. Say so now rather than at the first failed job.
 		log.Warn("embedder chosen but not ready", "info", e.Info().String(), "why", ch.Why, "err", ch.ProbeErr)
 	case ch.ProbeErr != nil:
-		log.Info("embedder chosen", "info", e.Info().String(), "why", ch.Why, "ollama_err", ch.ProbeErr)
+		// Falling back to the built-in embedder is a normal outcome; the probe's error is
+		// for whoever looks, not a line of its own.
+		log.Info("embedder chosen", "info", e.Info().String(), "why", ch.Why)
+		log.Debug("Ollama was not usable", "err", ch.ProbeErr)
 	default:
 		log.Info("embedder chosen", "info", e.Info().String(), "why", ch.Why)
 	}
-	return e, nil
+}
+
+// Describe is the embedder with the reason it was chosen, in one line.
+func (ch Choice) Describe(e Embedder) string {
+	return e.Info().String() + " (" + ch.Why + ")"
 }
 
 // Choose is New without the logging: it returns the embedder with the reason it was chosen and
