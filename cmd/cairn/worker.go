@@ -92,8 +92,8 @@ type background struct {
 	jobs         *jobs.Client
 	// data says where the data lives; embedder which embedder the knowledge graph uses and why.
 	data, embedder string
-	reg          *jobs.Registry
-	knowledge    *knowledge.Store
+	reg            *jobs.Registry
+	knowledge      *knowledge.Store
 }
 
 // close closes both pools.
