@@ -192,3 +192,28 @@ func (st *Status) counts(kind string) *Counts {
 	}
 	return &st.Entities
 }
+
+// EmbedBacklog is how many rows of each kind wait to be embedded and how many failed: what a
+// metrics scrape asks every few seconds, so it reads the partial indexes of pending and failed
+// rows rather than counting every row as Status does.
+type EmbedBacklog struct {
+	Kind            string
+	Pending, Failed int64
+}
+
+// Backlog returns the embed backlog of both kinds.
+func (s *Store) Backlog(ctx context.Context) ([]EmbedBacklog, error) {
+	rows, err := s.pool.Query(ctx, `SELECT 'entity', (SELECT count(*) FROM entities WHERE embed_state = 'pending'), (SELECT count(*) FROM entities WHERE embed_state = 'failed')
+		UNION ALL SELECT 'episode', (SELECT count(*) FROM episodes WHERE embed_state = 'pending'), (SELECT count(*) FROM episodes WHERE embed_state = 'failed')`)
+	if err != nil {
+		return nil, wrap(err, "count the embed backlog")
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (EmbedBacklog, error) {
+		var b EmbedBacklog
+		return b, r.Scan(&b.Kind, &b.Pending, &b.Failed)
+	})
+	if err != nil {
+		return nil, wrap(err, "count the embed backlog")
+	}
+	return out, nil
+}

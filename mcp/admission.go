@@ -70,7 +70,7 @@ func newAdmission(o AdmissionOptions, poolMax int) *admission {
 	if o.Wait <= 0 {
 		o.Wait = DefaultAdmissionWait
 	}
-	return &admission{
+	a := &admission{
 		maxCalls: o.MaxCalls, maxSessions: o.MaxSessions, wait: o.Wait, callers: map[string]*callerLoad{},
 		waits: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cairn_admission_wait_seconds",
@@ -86,6 +86,10 @@ func newAdmission(o AdmissionOptions, poolMax int) *admission {
 			Help: "Open SSE streams and Streamable HTTP requests, by caller.",
 		}, []string{"caller"}),
 	}
+	// Both reasons are there from the start, so that a dashboard's rate() has a series to read.
+	a.rejected.WithLabelValues("calls")
+	a.rejected.WithLabelValues("sessions")
+	return a
 }
 
 func (a *admission) collectors() []prometheus.Collector {

@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -9,8 +10,14 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/cairn-mcp/cairn/agents"
+	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/catalog"
 	"github.com/cairn-mcp/cairn/internal/db"
+	"github.com/cairn-mcp/cairn/internal/eventstore"
+	"github.com/cairn-mcp/cairn/internal/permissions"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
+	"github.com/cairn-mcp/cairn/knowledge"
 )
 
 // toolError is a result the model sees (isError) and can act on.
@@ -103,4 +110,41 @@ func retryAdvice(tool string, e db.Effect) string {
 		return "check with workflow_get before retrying" + later
 	}
 	return "check whether it took effect before retrying" + later
+}
+
+// errorKind classifies a tool error for cairn_tool_errors_total: what a dashboard wants to tell
+// apart (conflicts of racing writers, refusals, outages) without a label per message.
+func errorKind(err error) string {
+	var denied *permissions.Denied
+	var limit *LimitError
+	var conflict *eventstore.ConflictError
+	var state *checkpoint.StateError
+	switch {
+	case err == nil:
+		return "fault"
+	case db.AsOutage(err) != nil:
+		return "outage"
+	case errors.As(err, &limit):
+		return "limit"
+	case errors.As(err, &denied):
+		return "denied"
+	case errors.As(err, &conflict):
+		return "conflict"
+	case errors.As(err, &state):
+		return "state"
+	case isNotFound(err):
+		return "not_found"
+	case callersToFix(err) || argumentError(err):
+		return "input"
+	}
+	return "fault"
+}
+
+// isNotFound reports whether err says that what the call named does not exist, in any domain.
+func isNotFound(err error) bool {
+	var cp *checkpoint.NotFoundError
+	var ag *agents.NotFoundError
+	var kn *knowledge.NotFoundError
+	var ca *catalog.NotFoundError
+	return errors.As(err, &cp) || errors.As(err, &ag) || errors.As(err, &kn) || errors.As(err, &ca)
 }

@@ -16,6 +16,8 @@ import (
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/db"
 )
@@ -48,21 +50,26 @@ func (s *Server) Handler() http.Handler {
 	// Public: without a token it tells only what a client needs to connect, not where the data
 	// lives (the database's user and host are the operator's business).
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.root(w, r, v.Enabled()) })
+	opsRoutes(mux, s.pool, s.system)
+	return mux
+}
+
+// opsRoutes adds the endpoints a load balancer asks: /healthz (the process is up) and /readyz.
+func opsRoutes(mux *http.ServeMux, pool, system *pgxpool.Pool) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", s.ready)
-	return mux
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { ready(w, r, pool, system) })
 }
 
 // ready answers /readyz: unavailable only when PostgreSQL does not answer (asked on the system
 // pool, which tool calls cannot take), and ready otherwise, saying whether the pool of tool
 // calls is saturated — a busy replica is still a healthy one, and a load balancer that pulled
 // every busy replica would take the whole service down under load.
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+func ready(w http.ResponseWriter, r *http.Request, pool, system *pgxpool.Pool) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.system.Ping(ctx); err != nil {
+	if err := system.Ping(ctx); err != nil {
 		reason := "PostgreSQL did not answer within 2s"
 		if o := db.AsOutage(err); o != nil {
 			reason = o.Reason
@@ -70,12 +77,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "database: " + reason})
 		return
 	}
-	st := s.pool.Stat()
-	pool := "ok"
+	st := pool.Stat()
+	state := "ok"
 	if st.AcquiredConns() >= st.MaxConns() {
-		pool = "saturated"
+		state = "saturated"
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "pool": pool, "pool_in_use": st.AcquiredConns(), "pool_max": st.MaxConns()})
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "pool": state, "pool_in_use": st.AcquiredConns(), "pool_max": st.MaxConns()})
 }
 
 // guard applies the browser and token checks to an MCP endpoint.

@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cairn-mcp/cairn/jobs"
+	"github.com/cairn-mcp/cairn/knowledge"
 )
 
 // AgentTotals reports, per agent template, what agents have run and spent, for the metrics
@@ -57,19 +61,53 @@ const unknownTool = "unknown"
 // metrics is one Server's Prometheus registry and the instruments the middleware updates. Each
 // Server has its own registry, so that several servers in one process (tests) never collide.
 type metrics struct {
-	reg       *prometheus.Registry
-	log       *slog.Logger
-	toolCalls *prometheus.CounterVec
-	toolTime  *prometheus.HistogramVec
-	requests  *prometheus.CounterVec
+	reg        *prometheus.Registry
+	log        *slog.Logger
+	toolCalls  *prometheus.CounterVec
+	toolTime   *prometheus.HistogramVec
+	toolErrors *prometheus.CounterVec
+	requests   *prometheus.CounterVec
 
 	mu    sync.Mutex
 	tools map[string]bool // tool names that have produced a result, see unknownTool
 }
 
-func newMetrics(pool *pgxpool.Pool, totals AgentTotals, log *slog.Logger) *metrics {
+// MetricsSources are what /metrics reads from the database at scrape time; nil fields are left
+// out.
+type MetricsSources struct {
+	// Pools are the connection pools by name ("tools", "system").
+	Pools map[string]*pgxpool.Pool
+	// Agents are the per-template agent totals.
+	Agents AgentTotals
+	// Jobs counts the background jobs by state.
+	Jobs func(context.Context) (jobs.Depth, error)
+	// Backlog counts the knowledge rows waiting to be embedded, and those that failed.
+	Backlog func(context.Context) ([]knowledge.EmbedBacklog, error)
+}
+
+// newRegistry is the registry every cairn process with an HTTP listener serves: the Go runtime,
+// the process, and what src reads from the database.
+func newRegistry(src MetricsSources, log *slog.Logger) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if len(src.Pools) > 0 {
+		reg.MustRegister(poolCollector{src.Pools})
+	}
+	if src.Agents != nil {
+		reg.MustRegister(agentCollector{src.Agents, log})
+	}
+	if src.Jobs != nil {
+		reg.MustRegister(jobsCollector{src.Jobs, log})
+	}
+	if src.Backlog != nil {
+		reg.MustRegister(backlogCollector{src.Backlog, log})
+	}
+	return reg
+}
+
+func newMetrics(src MetricsSources, log *slog.Logger) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: newRegistry(src, log),
 		log: log,
 		toolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_tool_calls_total",
@@ -81,21 +119,17 @@ func newMetrics(pool *pgxpool.Pool, totals AgentTotals, log *slog.Logger) *metri
 			// From a cached catalog lookup (~0.1 ms) to a long query near the statement timeout.
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"tool"}),
+		toolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_tool_errors_total",
+			Help: "Tool calls that returned a tool error, by tool and kind: input, not_found, conflict, state, denied, limit, outage or fault.",
+		}, []string{"tool", "kind"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_mcp_requests_total",
 			Help: "MCP requests and notifications received, by method (tools/call included) and outcome: ok or error (a protocol error).",
 		}, []string{"method", "outcome"}),
 		tools: map[string]bool{},
 	}
-	m.reg.MustRegister(m.toolCalls, m.toolTime, m.requests,
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if pool != nil {
-		m.reg.MustRegister(poolCollector{pool})
-	}
-	if totals != nil {
-		m.reg.MustRegister(agentCollector{totals, log})
-	}
+	m.reg.MustRegister(m.toolCalls, m.toolTime, m.toolErrors, m.requests)
 	return m
 }
 
@@ -114,6 +148,9 @@ func (m *metrics) middleware(next sdk.MethodHandler) sdk.MethodHandler {
 			tool := m.toolLabel(call.Params.Name, err == nil)
 			m.toolCalls.WithLabelValues(tool, toolOutcome(res, err)).Inc()
 			m.toolTime.WithLabelValues(tool).Observe(time.Since(start).Seconds())
+			if r, ok := res.(*sdk.CallToolResult); ok && r != nil && r.IsError {
+				m.toolErrors.WithLabelValues(tool, errorKind(r.GetError())).Inc()
+			}
 		}
 		return res, err
 	}
@@ -179,22 +216,23 @@ func (l promLog) Println(v ...any) {
 }
 
 var (
-	poolTotalDesc       = prometheus.NewDesc("cairn_db_pool_total_connections", "Connections in the database pool: idle, acquired and being opened.", nil, nil)
-	poolIdleDesc        = prometheus.NewDesc("cairn_db_pool_idle_connections", "Idle connections in the database pool.", nil, nil)
-	poolAcquiredDesc    = prometheus.NewDesc("cairn_db_pool_acquired_connections", "Database pool connections in use.", nil, nil)
-	poolConstructDesc   = prometheus.NewDesc("cairn_db_pool_constructing_connections", "Database pool connections being opened.", nil, nil)
-	poolMaxDesc         = prometheus.NewDesc("cairn_db_pool_max_connections", "The database pool's maximum size.", nil, nil)
-	poolAcquiresDesc    = prometheus.NewDesc("cairn_db_pool_acquires_total", "Successful connection acquires from the database pool.", nil, nil)
-	poolAcquireWaitDesc = prometheus.NewDesc("cairn_db_pool_acquire_wait_seconds_total", "Time spent in successful acquires from the database pool.", nil, nil)
-	poolEmptyDesc       = prometheus.NewDesc("cairn_db_pool_empty_acquires_total", "Successful acquires that had to wait for a connection because none was idle.", nil, nil)
-	poolEmptyWaitDesc   = prometheus.NewDesc("cairn_db_pool_empty_acquire_wait_seconds_total", "Time spent waiting in acquires that found no idle connection.", nil, nil)
-	poolCanceledDesc    = prometheus.NewDesc("cairn_db_pool_canceled_acquires_total", "Acquires from the database pool canceled by their context.", nil, nil)
-	poolNewConnsDesc    = prometheus.NewDesc("cairn_db_pool_new_connections_total", "Connections the database pool has opened.", nil, nil)
+	poolLabels          = []string{"pool"}
+	poolTotalDesc       = prometheus.NewDesc("cairn_db_pool_total_connections", "Connections in a database pool: idle, acquired and being opened.", poolLabels, nil)
+	poolIdleDesc        = prometheus.NewDesc("cairn_db_pool_idle_connections", "Idle connections in a database pool.", poolLabels, nil)
+	poolAcquiredDesc    = prometheus.NewDesc("cairn_db_pool_acquired_connections", "Database pool connections in use.", poolLabels, nil)
+	poolConstructDesc   = prometheus.NewDesc("cairn_db_pool_constructing_connections", "Database pool connections being opened.", poolLabels, nil)
+	poolMaxDesc         = prometheus.NewDesc("cairn_db_pool_max_connections", "A database pool's maximum size.", poolLabels, nil)
+	poolAcquiresDesc    = prometheus.NewDesc("cairn_db_pool_acquires_total", "Successful connection acquires from a database pool.", poolLabels, nil)
+	poolAcquireWaitDesc = prometheus.NewDesc("cairn_db_pool_acquire_wait_seconds_total", "Time spent in successful acquires from a database pool.", poolLabels, nil)
+	poolEmptyDesc       = prometheus.NewDesc("cairn_db_pool_empty_acquires_total", "Successful acquires that had to wait for a connection because none was idle.", poolLabels, nil)
+	poolEmptyWaitDesc   = prometheus.NewDesc("cairn_db_pool_empty_acquire_wait_seconds_total", "Time spent waiting in acquires that found no idle connection.", poolLabels, nil)
+	poolCanceledDesc    = prometheus.NewDesc("cairn_db_pool_canceled_acquires_total", "Acquires from a database pool canceled by their context.", poolLabels, nil)
+	poolNewConnsDesc    = prometheus.NewDesc("cairn_db_pool_new_connections_total", "Connections a database pool has opened.", poolLabels, nil)
 )
 
 // poolCollector reads pgxpool's statistics at scrape time, so that they are never stale and
-// cost nothing between scrapes.
-type poolCollector struct{ pool *pgxpool.Pool }
+// cost nothing between scrapes; each pool is labelled with its name.
+type poolCollector struct{ pools map[string]*pgxpool.Pool }
 
 func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{poolTotalDesc, poolIdleDesc, poolAcquiredDesc, poolConstructDesc, poolMaxDesc,
@@ -204,22 +242,26 @@ func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.pool.Stat()
-	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	counter := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	for name, pool := range c.pools {
+		st := pool.Stat()
+		gauge := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, name)
+		}
+		counter := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, name)
+		}
+		gauge(poolTotalDesc, float64(st.TotalConns()))
+		gauge(poolIdleDesc, float64(st.IdleConns()))
+		gauge(poolAcquiredDesc, float64(st.AcquiredConns()))
+		gauge(poolConstructDesc, float64(st.ConstructingConns()))
+		gauge(poolMaxDesc, float64(st.MaxConns()))
+		counter(poolAcquiresDesc, float64(st.AcquireCount()))
+		counter(poolAcquireWaitDesc, st.AcquireDuration().Seconds())
+		counter(poolEmptyDesc, float64(st.EmptyAcquireCount()))
+		counter(poolEmptyWaitDesc, st.EmptyAcquireWaitTime().Seconds())
+		counter(poolCanceledDesc, float64(st.CanceledAcquireCount()))
+		counter(poolNewConnsDesc, float64(st.NewConnsCount()))
 	}
-	gauge(poolTotalDesc, float64(st.TotalConns()))
-	gauge(poolIdleDesc, float64(st.IdleConns()))
-	gauge(poolAcquiredDesc, float64(st.AcquiredConns()))
-	gauge(poolConstructDesc, float64(st.ConstructingConns()))
-	gauge(poolMaxDesc, float64(st.MaxConns()))
-	counter(poolAcquiresDesc, float64(st.AcquireCount()))
-	counter(poolAcquireWaitDesc, st.AcquireDuration().Seconds())
-	counter(poolEmptyDesc, float64(st.EmptyAcquireCount()))
-	counter(poolEmptyWaitDesc, st.EmptyAcquireWaitTime().Seconds())
-	counter(poolCanceledDesc, float64(st.CanceledAcquireCount()))
-	counter(poolNewConnsDesc, float64(st.NewConnsCount()))
 }
 
 var (
@@ -275,30 +317,102 @@ func (c agentCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// read calls Totals with a deadline and stops waiting at the deadline even if Totals does not
-// heed its context, so that a scrape never hangs on the database; a late answer is dropped.
+// read calls Totals with a deadline (readWithin).
 func (c agentCollector) read() ([]TemplateTotals, error) {
+	return readWithin(c.totals.Totals)
+}
+
+// readWithin calls read with a deadline and stops waiting at the deadline even if read does not
+// heed its context, so that a scrape never hangs on the database; a late answer is dropped.
+func readWithin[T any](read func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), agentTotalsTimeout)
 	defer cancel()
 	type answer struct {
-		rows []TemplateTotals
-		err  error
+		v   T
+		err error
 	}
 	done := make(chan answer, 1)
 	go func() {
 		// This goroutine is no handler's: a panic here would take the process down.
 		defer func() {
 			if p := recover(); p != nil {
-				done <- answer{err: fmt.Errorf("agent totals panicked: %v", p)}
+				done <- answer{err: fmt.Errorf("metrics source panicked: %v", p)}
 			}
 		}()
-		rows, err := c.totals.Totals(ctx)
-		done <- answer{rows, err}
+		v, err := read(ctx)
+		done <- answer{v, err}
 	}()
 	select {
 	case a := <-done:
-		return a.rows, a.err
+		return a.v, a.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+var (
+	jobsUpDesc     = prometheus.NewDesc("cairn_jobs_up", "1 if the last scrape counted the background jobs, 0 if that failed or timed out.", nil, nil)
+	jobsDesc       = prometheus.NewDesc("cairn_jobs", "Background jobs (River) by state, in all processes.", []string{"state"}, nil)
+	jobsOldestDesc = prometheus.NewDesc("cairn_jobs_oldest_available_seconds", "Age of the oldest job waiting to be worked.", nil, nil)
+)
+
+// jobsCollector counts the background jobs by state at scrape time.
+type jobsCollector struct {
+	depth func(context.Context) (jobs.Depth, error)
+	log   *slog.Logger
+}
+
+func (c jobsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jobsUpDesc
+	ch <- jobsDesc
+	ch <- jobsOldestDesc
+}
+
+func (c jobsCollector) Collect(ch chan<- prometheus.Metric) {
+	d, err := readWithin(c.depth)
+	if err != nil {
+		if !errors.Is(err, jobs.ErrNoJobTables) {
+			c.log.Warn("metrics: counting jobs", "err", err)
+		}
+		ch <- prometheus.MustNewConstMetric(jobsUpDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(jobsUpDesc, prometheus.GaugeValue, 1)
+	for state, n := range d.States {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), string(state))
+	}
+	ch <- prometheus.MustNewConstMetric(jobsOldestDesc, prometheus.GaugeValue, d.OldestAvailable.Seconds())
+}
+
+var (
+	backlogUpDesc = prometheus.NewDesc("cairn_knowledge_backlog_up", "1 if the last scrape counted the knowledge rows to embed, 0 if that failed (no knowledge graph) or timed out.", nil, nil)
+	backlogDesc   = prometheus.NewDesc("cairn_knowledge_embed_backlog", "Knowledge rows waiting to be embedded (pending) and those that failed, by kind.", []string{"kind", "state"}, nil)
+)
+
+// backlogCollector counts the knowledge graph's embed backlog at scrape time.
+type backlogCollector struct {
+	backlog func(context.Context) ([]knowledge.EmbedBacklog, error)
+	log     *slog.Logger
+}
+
+func (c backlogCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- backlogUpDesc
+	ch <- backlogDesc
+}
+
+func (c backlogCollector) Collect(ch chan<- prometheus.Metric) {
+	rows, err := readWithin(c.backlog)
+	if err != nil {
+		if !errors.Is(err, knowledge.ErrUnavailable) {
+			c.log.Warn("metrics: counting the embed backlog", "err", err)
+		}
+		ch <- prometheus.MustNewConstMetric(backlogUpDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(backlogUpDesc, prometheus.GaugeValue, 1)
+	for _, r := range rows {
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(r.Pending), r.Kind, "pending")
+		ch <- prometheus.MustNewConstMetric(backlogDesc, prometheus.GaugeValue, float64(r.Failed), r.Kind, "failed")
 	}
 }

@@ -160,7 +160,18 @@ func New(opts Options) *Server {
 	// Before the tools look: requests over SSE get the caller's TokenInfo in req.Extra too.
 	s.srv.AddReceivingMiddleware(sseTokenInfo)
 	// Added last, so outermost: its timing covers the other middleware too.
-	s.metrics = newMetrics(opts.Pool, totals, opts.Logger)
+	src := MetricsSources{Pools: map[string]*pgxpool.Pool{}, Agents: totals}
+	if opts.Pool != nil {
+		src.Pools["tools"] = opts.Pool
+		src.Jobs = jobsDepth(s.system)
+		if s.cfg.HasToolset("knowledge") {
+			src.Backlog = s.knowledge.Backlog
+		}
+	}
+	if s.system != nil && s.system != opts.Pool {
+		src.Pools["system"] = s.system
+	}
+	s.metrics = newMetrics(src, opts.Logger)
 	s.metrics.reg.MustRegister(s.admit.collectors()...)
 	if opts.PoolWaits != nil {
 		s.metrics.reg.MustRegister(opts.PoolWaits.Collector())

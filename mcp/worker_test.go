@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -66,4 +68,50 @@ func TestWorkerRefusesBadWorkerCount(t *testing.T) {
 			t.Errorf("--workers %s: message should name the flag: %s", n, out)
 		}
 	}
+}
+
+// A worker with --addr answers /healthz, /readyz and /metrics as serve does: the pools, the
+// job queue and the embed backlog, the metrics behind the token when one is set.
+func TestWorkerOpsEndpoints(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(cairnBin, "worker", "--database-url", db.URL, "--embedder", "builtin", "--addr", addr)
+	cmd.Env = append(cleanEnv(), "CAIRN_AUTH_TOKEN=tok-metrics")
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	base := "http://" + addr
+	waitFor(t, 30*time.Second, "the worker's /readyz", func() (bool, string) {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && strings.Contains(string(b), `"status":"ready"`), string(b)
+	})
+	if code, _ := get(t, base+"/healthz", ""); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, _ := get(t, base+"/metrics", ""); code != 401 {
+		t.Errorf("/metrics without the token: %d, want 401", code)
+	}
+	fams := scrape(t, base, "tok-metrics")
+	for _, name := range []string{"cairn_jobs", "cairn_jobs_up", "cairn_knowledge_embed_backlog", "cairn_db_pool_max_connections",
+		"cairn_db_pool_acquire_wait_seconds", "go_goroutines", "process_resident_memory_bytes"} {
+		if fams[name] == nil {
+			t.Errorf("the worker's /metrics lacks %s", name)
+		}
+	}
+	if v := value(t, fams, "cairn_jobs_up"); v != 1 {
+		t.Errorf("cairn_jobs_up = %v", v)
+	}
+	if v := value(t, fams, "cairn_db_pool_max_connections", "pool", "system"); v != 4 {
+		t.Errorf("the system pool's size = %v, want 4", v)
+	}
+	stopGracefully(t, cmd, logs)
 }

@@ -29,10 +29,7 @@ func serveCommand() *cli.Command {
 	flags := slices.Concat([]cli.Flag{
 		&cli.StringFlag{Name: "transport", Value: config.TransportStdio, EnvVars: []string{"CAIRN_TRANSPORT"}, Usage: "stdio, sse (served at /sse) or http (Streamable HTTP at /mcp)"},
 		&cli.StringFlag{Name: "addr", Value: config.DefaultAddr, EnvVars: []string{"CAIRN_ADDR"}, Usage: "listen address of the sse and http transports"},
-		&cli.StringFlag{Name: "auth-token", EnvVars: []string{"CAIRN_AUTH_TOKEN"}, Usage: "bearer token the HTTP transports require (some authentication is needed to listen beyond loopback)"},
 		&cli.StringFlag{Name: "auth-token-role", Value: config.DefaultAuthTokenRole, EnvVars: []string{"CAIRN_AUTH_TOKEN_ROLE"}, Usage: "role of the --auth-token token (its name is \"token\")"},
-		&cli.StringFlag{Name: "auth-tokens-file", EnvVars: []string{"CAIRN_AUTH_TOKENS_FILE"}, Usage: "`FILE` of static tokens, one name:role:token per line (# comments)"},
-		&cli.StringFlag{Name: "auth-tokens", EnvVars: []string{"CAIRN_AUTH_TOKENS"}, Usage: "static tokens as name:role:token entries, comma-separated (better in the environment than on the command line)"},
 		&cli.StringFlag{Name: "auth-issuer", EnvVars: []string{"CAIRN_AUTH_ISSUER", "MCP_AUTH_ISSUER"}, Usage: "accept JWTs from this issuer `URL`, verified against its key set (JWKS)"},
 		&cli.StringSliceFlag{Name: "auth-audience", EnvVars: []string{"CAIRN_AUTH_AUDIENCE", "MCP_AUTH_AUDIENCE"}, Usage: "aud values a JWT may carry (any one will do; default --public-url's /mcp and /sse)"},
 		&cli.StringFlag{Name: "auth-jwks-url", EnvVars: []string{"CAIRN_AUTH_JWKS_URL", "MCP_AUTH_JWKS_URL"}, Usage: "the issuer's key set (default: jwks_uri of its discovery document, else <issuer>/.well-known/jwks.json)"},
@@ -46,7 +43,7 @@ func serveCommand() *cli.Command {
 		&cli.IntFlag{Name: "max-sessions-per-caller", Value: mcp.DefaultMaxSessions, EnvVars: []string{"CAIRN_MAX_SESSIONS_PER_CALLER"}, Usage: "most SSE streams and Streamable HTTP requests one caller may have open"},
 		&cli.DurationFlag{Name: "admission-wait", Value: mcp.DefaultAdmissionWait, EnvVars: []string{"CAIRN_ADMISSION_WAIT"}, Usage: "longest a call over its caller's limit waits for a slot before it is refused (a retryable tool error)"},
 		noMigrateFlag,
-	}, toolFlags, jobFlags, dbFlags)
+	}, tokenFlags, toolFlags, jobFlags, dbFlags)
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve the MCP tools (stdio by default) and work background jobs",
@@ -57,6 +54,14 @@ func serveCommand() *cli.Command {
 		Flags:  flags,
 		Action: serve,
 	}
+}
+
+// tokenFlags are the static bearer tokens of the HTTP endpoints (serve's, and a worker's
+// /metrics).
+var tokenFlags = []cli.Flag{
+	&cli.StringFlag{Name: "auth-token", EnvVars: []string{"CAIRN_AUTH_TOKEN"}, Usage: "bearer token the HTTP endpoints require (some authentication is needed to listen beyond loopback)"},
+	&cli.StringFlag{Name: "auth-tokens-file", EnvVars: []string{"CAIRN_AUTH_TOKENS_FILE"}, Usage: "`FILE` of static tokens, one name:role:token per line (# comments)"},
+	&cli.StringFlag{Name: "auth-tokens", EnvVars: []string{"CAIRN_AUTH_TOKENS"}, Usage: "static tokens as name:role:token entries, comma-separated (better in the environment than on the command line)"},
 }
 
 // toolFlags are what a caller may do through the tools, whoever serves them: `serve` and an

@@ -580,7 +580,13 @@ func TestDockerComposeAndDeployDoc(t *testing.T) {
 			return
 		}
 		if args[0] == "healthcheck" {
-			r := runCLI(t, []string{"CAIRN_HEALTHCHECK_URL=" + healthServer(t, http.StatusOK, "ok")}, args...)
+			// Probe a stand-in instead of the URL the container would probe.
+			probe := healthServer(t, http.StatusOK, "ok")
+			args = slices.Clone(args)
+			if i := slices.Index(args, "--url"); i > 0 && i+1 < len(args) {
+				args[i+1] = probe
+			}
+			r := runCLI(t, []string{"CAIRN_HEALTHCHECK_URL=" + probe}, args...)
 			if r.Code != 0 {
 				t.Errorf("%s: cairn %s: exit %d\n%s", where, strings.Join(args, " "), r.Code, r.Stderr)
 			}

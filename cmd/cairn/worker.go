@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"slices"
 	"time"
 
@@ -13,10 +15,12 @@ import (
 
 	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/knowledge"
+	"github.com/cairn-mcp/cairn/mcp"
 )
 
 // retentionFlags set checkpoint retention (serve, worker, prune). Off unless set: deleting
@@ -49,10 +53,16 @@ func workerCommand() *cli.Command {
 		Description: `Any number of workers (and servers, which work jobs too) may run against one database;
 PostgreSQL hands each job to one of them.
 
+With --addr it serves /healthz, /readyz and /metrics there, as serve does (metrics need a token
+when one is set; listening beyond loopback needs one).
+
 Examples:
    cairn worker
-   CAIRN_WORKERS=32 DATABASE_URL=postgres://cairn@db/cairn cairn worker`,
-		Flags:  slices.Concat([]cli.Flag{noMigrateFlag}, jobFlags, dbFlags),
+   CAIRN_WORKERS=32 DATABASE_URL=postgres://cairn@db/cairn cairn worker
+   CAIRN_AUTH_TOKEN=$(cat token) cairn worker --addr 0.0.0.0:8081`,
+		Flags: slices.Concat([]cli.Flag{noMigrateFlag,
+			&cli.StringFlag{Name: "addr", EnvVars: []string{"CAIRN_WORKER_ADDR"}, Usage: "serve /healthz, /readyz and /metrics at this `host:port` (default: no listener)"},
+		}, tokenFlags, jobFlags, dbFlags),
 		Action: work,
 	}
 }
@@ -69,6 +79,16 @@ func work(c *cli.Context) error {
 	}
 	ctx := c.Context
 	log := slog.Default()
+	// The listener first, so that a taken port or a missing token fails at once.
+	ops, err := opsListener(c, cfg, log)
+	if err != nil {
+		return err
+	}
+	if ops.ln != nil {
+		defer ops.ln.Close()
+	}
+	waits := db.NewPoolWaits()
+	cfg.PoolTracer = waits
 
 	bg, err := startBackground(c, cfg, opts)
 	if err != nil {
@@ -78,9 +98,55 @@ func work(c *cli.Context) error {
 	defer stopJobs(bg.jobs, log)
 	log.Info("working background jobs (no MCP)", "kinds", bg.reg.Kinds(), "periodic", bg.reg.NumPeriodic(),
 		"max_workers", c.Int("workers"), "version", cairnVersion())
+	if ops.ln != nil {
+		hs := &http.Server{
+			Handler: mcp.OpsHandler(mcp.OpsOptions{Pool: bg.pool, System: bg.system, PoolWaits: waits, Knowledge: bg.knowledge,
+				Auth: ops.auth, Logger: log}),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go hs.Serve(ops.ln)
+		defer hs.Close()
+		log.Info("serving /healthz, /readyz and /metrics", "url", "http://"+ops.ln.Addr().String())
+	}
 	<-ctx.Done()
 	log.Info("shutting down: finishing jobs in flight")
 	return nil
+}
+
+// opsEndpoint is a worker's listener for /healthz, /readyz and /metrics, and who may read the
+// metrics; a nil listener when --addr is not set.
+type opsEndpoint struct {
+	ln   net.Listener
+	auth *auth.Verifier
+}
+
+func opsListener(c *cli.Context, cfg *config.Config, log *slog.Logger) (opsEndpoint, error) {
+	addr := c.String("addr")
+	if addr == "" {
+		return opsEndpoint{}, nil
+	}
+	cfg.AuthToken, cfg.AuthTokens, cfg.AuthTokensFile = c.String("auth-token"), c.String("auth-tokens"), c.String("auth-tokens-file")
+	loopback, err := config.IsLoopbackAddr(addr)
+	if err != nil {
+		return opsEndpoint{}, cli.Exit(fmt.Sprintf("--addr %q: %v", addr, err), 2)
+	}
+	if !loopback && !cfg.AuthConfigured() {
+		return opsEndpoint{}, cli.Exit(fmt.Sprintf("--addr %s listens beyond loopback: set --auth-token (CAIRN_AUTH_TOKEN) or a token file so that /metrics is not open to anyone", addr), 2)
+	}
+	ao, err := auth.OptionsFromConfig(cfg, log)
+	if err != nil {
+		return opsEndpoint{}, cli.Exit(err.Error(), 2)
+	}
+	v, err := auth.New(ao)
+	if err != nil {
+		return opsEndpoint{}, cli.Exit(err.Error(), 2)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return opsEndpoint{}, cli.Exit(fmt.Sprintf("listen on %s: %v", addr, err), 1)
+	}
+	return opsEndpoint{ln: ln, auth: v}, nil
 }
 
 // background is what serve and worker share once started.
