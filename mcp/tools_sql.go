@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"sync"
 
-	"github.com/google/jsonschema-go/jsonschema"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
@@ -183,18 +181,6 @@ func requireSQL(sql, example string) error {
 		return fmt.Errorf("sql is required: one SQL statement, e.g. %s", example)
 	}
 	return nil
-}
-
-// mustSchema infers a tool's schema from a Go type, with json.RawMessage as "any JSON value"
-// (inference alone would make it an array of bytes).
-func mustSchema[T any]() *jsonschema.Schema {
-	sc, err := jsonschema.For[T](&jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
-		reflect.TypeFor[json.RawMessage](): {},
-	}})
-	if err != nil {
-		panic(fmt.Sprintf("schema for %T: %v", *new(T), err)) // a programming error, caught by every test
-	}
-	return sc
 }
 
 func ptr[T any](v T) *T { return &v }
