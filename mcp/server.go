@@ -139,6 +139,9 @@ func New(opts Options) *Server {
 	s.srv.AddReceivingMiddleware(s.access.middleware)
 	// Before the tools look: requests over SSE get the caller's TokenInfo in req.Extra too.
 	s.srv.AddReceivingMiddleware(sseTokenInfo)
+	// Every error on its way out gets a JSON-RPC code; a stateless HTTP session is offered only
+	// what it can be sent.
+	s.srv.AddReceivingMiddleware(protocolErrors(opts.Logger), truthfulCapabilities)
 	// Added last, so outermost: its timing covers the other middleware too.
 	s.metrics = newMetrics(opts.Pool, totals, opts.Logger)
 	s.srv.AddReceivingMiddleware(s.metrics.middleware)
