@@ -106,6 +106,7 @@ func New(opts Options) *Server {
 		Instructions: instructions(opts.Config),
 		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
 	}
+	sopts.CompletionHandler = s.complete
 	if s.cfg.HasToolset("checkpoint") {
 		s.enableWorkflowSubscriptions(sopts)
 	}
