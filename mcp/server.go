@@ -70,6 +70,8 @@ type Server struct {
 	bufs *sync.Pool
 	// access applies the permissions and writes the audit log (permissions.go, audit.go).
 	access *access
+	// args holds each tool's input schema for the argument check (args.go); written by New only.
+	args map[string]argSpec
 }
 
 // instructions tell the client's model what the enabled toolsets are for.
@@ -134,6 +136,9 @@ func New(opts Options) *Server {
 			return out, err
 		})
 	}
+	// Innermost: what the permissions, the audit log and the metrics see of a call with wrong
+	// arguments is the tool error it ends with.
+	s.srv.AddReceivingMiddleware(s.checkArguments)
 	s.srv.AddReceivingMiddleware(s.calls.middleware)
 	// Inside the metrics (a denial counts as a tool error) and whatever fills in the caller.
 	s.access = newAccess(s.cfg, opts.Permissions, opts.Pool, opts.Logger)

@@ -141,6 +141,7 @@ func addTool[In, Out any](s *Server, tool *sdk.Tool, h func(context.Context, In)
 	}
 	tool.InputSchema = mustSchema[In]()
 	tool.OutputSchema = mustSchema[Out]()
+	s.recordArgs(tool)
 	sdk.AddTool(s.srv, tool, typed(s, tool.Name, h))
 }
 

@@ -77,7 +77,7 @@ type VectorSearchArgs struct {
 // InsertVectorArgs are the arguments of insert_vector (the seed API's names).
 type InsertVectorArgs struct {
 	Table           string         `json:"table" jsonschema:"table to insert into, e.g. entities"`
-	Columns         map[string]any `json:"columns" jsonschema:"the other columns' values by column name, e.g. {\"name\": \"ModuleNotFoundError\", \"entity_type\": \"error\"}"`
+	Columns         map[string]any `json:"columns,omitempty" jsonschema:"the other columns' values by column name, e.g. {\"name\": \"ModuleNotFoundError\", \"entity_type\": \"error\"}"`
 	EmbeddingColumn string         `json:"embedding_column" jsonschema:"the vector column, e.g. embedding"`
 	Embedding       []float64      `json:"embedding" jsonschema:"the vector, with the column's dimensions"`
 	Schema          string         `json:"schema,omitempty" jsonschema:"schema of the table (default: the search path, usually public)"`
@@ -191,7 +191,7 @@ func (s *Server) addSQLTools() {
 	if ro {
 		roNote = " This server runs read-only (--read-only): the call is refused."
 	}
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "query",
 		Title: "Run a read-only SQL query",
 		Description: `Run one read-only SQL statement (SELECT, VALUES, TABLE, EXPLAIN [ANALYZE] of a read, SHOW) and return its rows as JSON objects.
@@ -208,7 +208,7 @@ Returns {"rows": [{"column": value, â€¦}], "row_count": N, "columns": ["name", â
 		return s.run.Query(ctx, dst, in.SQL, in.Params)
 	}))
 
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "execute",
 		Title: "Run one SQL write or DDL statement",
 		Description: `Run one SQL statement that changes data or schema (INSERT, UPDATE, DELETE, MERGE, CREATE/ALTER/DROP, CREATE INDEX, DO, CALL, VACUUM) in its own transaction.
@@ -224,7 +224,7 @@ Example: {"sql": "UPDATE agents SET status = $1 WHERE agent_id = $2", "params": 
 		return s.run.Execute(ctx, dst, in.SQL, in.Params)
 	}))
 
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "transaction",
 		Title: "Run several SQL statements atomically",
 		Description: `Run several SQL statements in one transaction: all succeed or nothing is committed.
@@ -251,7 +251,7 @@ func (s *Server) addVectorTools() {
 	if s.cfg.ReadOnly {
 		roNote = " This server runs read-only (--read-only): the call is refused."
 	}
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "vector_search",
 		Title: "Nearest rows by embedding (pgvector)",
 		Description: `Semantic similarity search with pgvector: the rows of table whose embedding_column is nearest to query_embedding by cosine distance, nearest first, with every column except vectors plus "distance" (0 = same direction, 2 = opposite).
@@ -267,7 +267,7 @@ Example: {"table": "episodes", "embedding_column": "embedding", "query_embedding
 			QueryEmbedding: in.QueryEmbedding, Limit: in.Limit, WhereClause: in.WhereClause,
 		})
 	}))
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "insert_vector",
 		Title: "Insert a row with its embedding (pgvector)",
 		Description: `Insert one row with an embedding: columns holds the other columns' values by name, embedding the vector for embedding_column. Column names are checked against the table; the vector must have the column's dimensions.
