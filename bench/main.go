@@ -42,12 +42,13 @@ func main() {
 	kn := flag.Int("kn", 100000, "entities in the knowledge search benchmark")
 	kpipe := flag.Int("kpipeline", 5000, "entities written in each knowledge embed-pipeline run")
 	knowledgeOnly := flag.Bool("knowledge-only", false, "run only the knowledge-graph benchmarks")
+	toolsOnly := flag.Bool("tools-only", false, "measure only the size of tools/list per toolset")
 	flag.Parse()
 	if *kn < 1000 || *kpipe < 100 {
 		fmt.Fprintln(os.Stderr, "bench: -kn must be at least 1000 and -kpipeline at least 100")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}); err != nil {
+	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}, *toolsOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -61,7 +62,7 @@ type knowledgeOpts struct {
 	only                   bool
 }
 
-func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts) error {
+func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, toolsOnly bool) error {
 	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return fmt.Errorf("connect (run through `make bench`, which starts PostgreSQL): %w", err)
@@ -98,6 +99,14 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts) error {
 		return err
 	}
 	defer os.RemoveAll(filepath.Dir(bin))
+	toolSizes, err := toolListSizes(ctx, bin, url)
+	if err != nil {
+		return err
+	}
+	if toolsOnly {
+		printToolList(os.Stdout, toolSizes)
+		return nil
+	}
 	if ko.only {
 		kr, err := benchKnowledge(ctx, pool, bin, url, ko.entities, ko.pipelineRows)
 		if err != nil {
@@ -255,6 +264,7 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts) error {
 	printCheckpoints(os.Stdout, checkpoints)
 	printAgents(os.Stdout, agentFigures)
 	printKnowledge(os.Stdout, knowledgeFigures)
+	printToolList(os.Stdout, toolSizes)
 	return nil
 }
 

@@ -59,7 +59,7 @@ func (s *Server) addInfoTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "server_info",
 		Title:       "cairn server info",
-		Description: `Report cairn's version and settings (transport, read-only, statement timeout, row and byte caps, toolsets), the PostgreSQL and pgvector versions, the schema migration version and connection pool use. Example: {}`,
+		Description: `cairn's version and settings, database versions, pool use. Example: {}`,
 		Annotations: ro,
 	}, func(ctx context.Context, _ NoArgs) (ServerInfo, error) {
 		info := ServerInfo{
@@ -81,7 +81,7 @@ func (s *Server) addInfoTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "db_identity",
 		Title:       "Database identity",
-		Description: `Report who and where cairn is connected as: current and session user, database, host (or unix socket) and port, whether SSL is in use (with version and cipher), and whether the role is a superuser. Example: {}`,
+		Description: `Who and where cairn is connected. Example: {}`,
 		Annotations: ro,
 	}, func(ctx context.Context, _ NoArgs) (DBIdentity, error) {
 		cc := s.pool.Config().ConnConfig
