@@ -91,7 +91,7 @@ func checkArgs(tool string, spec argSpec, raw json.RawMessage) (json.RawMessage,
 	if !isObj {
 		return nil, argError(tool, spec.schema, "arguments must be a JSON object of named arguments, not %s", describe(v))
 	}
-	dropped, err := checkValue(tool, "", spec.schema, obj, tool, spec.schema)
+	dropped, err := checkValue("", spec.schema, obj, tool, spec.schema)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func checkArgs(tool string, spec argSpec, raw json.RawMessage) (json.RawMessage,
 // checkValue checks v against sc at path ("" for the arguments themselves) and reports whether
 // it dropped a null optional argument. owner and osc are the nearest object holding v (the tool
 // and its arguments at the top), whose arguments an error lists.
-func checkValue(tool, path string, sc *jsonschema.Schema, v any, owner string, osc *jsonschema.Schema) (bool, error) {
+func checkValue(path string, sc *jsonschema.Schema, v any, owner string, osc *jsonschema.Schema) (bool, error) {
 	if !typeOK(sc, v) {
 		if path == "" {
 			return false, argError(owner, osc, "arguments must be %s, not %s", typeName(sc), describe(v))
@@ -124,13 +124,13 @@ func checkValue(tool, path string, sc *jsonschema.Schema, v any, owner string, o
 	}
 	dropped := false
 	check := func(path string, sc *jsonschema.Schema, v any, owner string, osc *jsonschema.Schema) error {
-		d, err := checkValue(tool, path, sc, v, owner, osc)
+		d, err := checkValue(path, sc, v, owner, osc)
 		dropped = dropped || d
 		return err
 	}
 	switch x := v.(type) {
 	case map[string]any:
-		if path != "" {
+		if path != "" && len(sc.Properties) > 0 {
 			owner, osc = path, sc
 		}
 		order := propertyOrder(sc)

@@ -32,6 +32,9 @@ const (
 
 func (s *Server) complete(ctx context.Context, req *sdk.CompleteRequest) (*sdk.CompleteResult, error) {
 	p := req.Params
+	if p == nil || p.Ref == nil {
+		return nil, invalidParams("completion/complete needs a ref: {\"type\": \"ref/resource\", \"uri\": …} or {\"type\": \"ref/prompt\", \"name\": …}")
+	}
 	c := s.access.callerOf(ctx, req)
 	arg, prefix := p.Argument.Name, p.Argument.Value
 	var values []string
