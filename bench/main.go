@@ -43,12 +43,47 @@ func main() {
 	kpipe := flag.Int("kpipeline", 5000, "entities written in each knowledge embed-pipeline run")
 	knowledgeOnly := flag.Bool("knowledge-only", false, "run only the knowledge-graph benchmarks")
 	toolsOnly := flag.Bool("tools-only", false, "measure only the size of tools/list per toolset")
+	recoveryOnly := flag.Bool("recovery-only", false, "run only the recovery benchmarks of the embed pipeline")
+	fairnessOnly := flag.Bool("fairness-only", false, "run only the fairness benchmark: another caller's latency while one runs 30 slow calls")
+	ro := recoveryOpts{}
+	flag.IntVar(&ro.rows, "recovery-rows", 2000, "pending episodes in the recovery benchmarks")
+	flag.DurationVar(&ro.phase, "recovery-phase", 30*time.Second, "how long Ollama answers 500, then how long it hangs, in the recovery benchmark")
+	var po peersOpts
+	peersOnly := flag.Bool("peers-only", false, "run only the peers leg: cairn, the peer MCP servers, a do-nothing go-sdk server and pgx, driven by the TypeScript SDK client (make bench-peers)")
+	flag.IntVar(&po.rounds, "peers-rounds", 2, "interleaved rounds of the peers leg")
+	flag.IntVar(&po.warm, "peers-warm", 100, "warm-up point lookups per server and round")
+	flag.IntVar(&po.point, "peers-point", 2000, "point lookups per server and round")
+	flag.IntVar(&po.thousand, "peers-thousand", 400, "1,000-row calls per server and round")
+	flag.IntVar(&po.starts, "peers-starts", 5, "cold starts per server and round (the median is of all rounds' together)")
+	flag.IntVar(&po.clients, "peers-clients", 8, "concurrent Streamable HTTP clients (0: no HTTP load)")
+	flag.DurationVar(&po.httpFor, "peers-http", 12*time.Second, "length of the Streamable HTTP load")
+	peersServers := flag.String("peers-servers", "", "comma-separated servers to measure (default all: "+strings.Join(peerNames, ",")+")")
+	flag.StringVar(&po.toolsets, "peers-cairn-toolsets", "generic", "cairn's --toolsets in the peers leg (empty: all)")
+	flag.StringVar(&po.profileDir, "peers-profile", "", "after the rounds, profile cairn and the do-nothing server with perf under each load into this folder")
 	flag.Parse()
+	if *peersOnly {
+		if *peersServers != "" {
+			po.only = strings.Split(*peersServers, ",")
+		}
+		if err := runPeers(context.Background(), po); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *kn < 1000 || *kpipe < 100 {
 		fmt.Fprintln(os.Stderr, "bench: -kn must be at least 1000 and -kpipeline at least 100")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}, *toolsOnly); err != nil {
+	if *recoveryOnly {
+		ro.only = true
+	}
+	ro.fairnessOnly = *fairnessOnly
+	if ro.phase < 5*time.Second || ro.rows < 100 {
+		fmt.Fprintln(os.Stderr, "bench: -recovery-phase must be at least 5s and -recovery-rows at least 100")
+		os.Exit(2)
+	}
+	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}, ro, *toolsOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -62,7 +97,7 @@ type knowledgeOpts struct {
 	only                   bool
 }
 
-func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, toolsOnly bool) error {
+func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recoveryOpts, toolsOnly bool) error {
 	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return fmt.Errorf("connect (run through `make bench`, which starts PostgreSQL): %w", err)
@@ -107,6 +142,12 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, toolsOnly 
 		printToolList(os.Stdout, toolSizes)
 		return nil
 	}
+	if ro.only {
+		return runRecovery(ctx, admin, bin, ro)
+	}
+	if ro.fairnessOnly {
+		return runFairness(ctx, bin, url)
+	}
 	if ko.only {
 		kr, err := benchKnowledge(ctx, pool, bin, url, ko.entities, ko.pipelineRows)
 		if err != nil {
@@ -121,29 +162,15 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, toolsOnly 
 
 	// Floor: plain pgx with its default statement cache, reading raw values.
 	pgxPoint := measure(n, func(i int) error {
-		rows, err := pool.Query(ctx, point, int64(i%10000+1))
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			_ = rows.RawValues()
-		}
-		return rows.Err()
+		_, err := readRaw(pool.Query(ctx, point, int64(i%10000+1)))
+		return err
 	})
 	pgxThousand := measure(n/4, func(int) error {
-		rows, err := pool.Query(ctx, thousand, int64(1000))
-		if err != nil {
-			return err
-		}
-		k := 0
-		for rows.Next() {
-			_ = rows.RawValues()
-			k++
-		}
-		if k != 1000 {
+		k, err := readRaw(pool.Query(ctx, thousand, int64(1000)))
+		if err == nil && k != 1000 {
 			return fmt.Errorf("got %d rows", k)
 		}
-		return rows.Err()
+		return err
 	})
 
 	cmd := exec.Command(bin, "--log-level", "warn", "serve", "--database-url", url)
@@ -265,7 +292,10 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, toolsOnly 
 	printAgents(os.Stdout, agentFigures)
 	printKnowledge(os.Stdout, knowledgeFigures)
 	printToolList(os.Stdout, toolSizes)
-	return nil
+	if err := runFairness(ctx, bin, url); err != nil {
+		return fmt.Errorf("fairness benchmark: %w", err)
+	}
+	return runRecovery(ctx, admin, bin, ro)
 }
 
 // appendRate measures event appends per second with n concurrent writers, each on its own
@@ -322,6 +352,21 @@ func serveEcho(dir string) error {
 }
 
 type stats struct{ median, p95 time.Duration }
+
+// readRaw reads a result's raw row values, no decoding — the floor's share of the work — and
+// counts the rows.
+func readRaw(rows pgx.Rows, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	k := 0
+	for rows.Next() {
+		_ = rows.RawValues()
+		k++
+	}
+	return k, rows.Err()
+}
 
 func measure(n int, f func(int) error) stats {
 	ds := make([]time.Duration, 0, n)

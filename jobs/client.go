@@ -61,6 +61,11 @@ type Client struct {
 	log         *slog.Logger
 }
 
+// RescueStuckJobsAfter is how long a job may run, at least, before River takes its process for
+// dead and retries it elsewhere: minutes rather than River's default hour. Workers with longer
+// timeouts declare them (Registry.AddTimeout).
+const RescueStuckJobsAfter = 5 * time.Minute
+
 // Start creates the job client on pool and starts working the registry's jobs. With nothing
 // registered it only queues (River will not work without a worker; another process may have
 // them). ctx bounds the start only: the client runs until Stop.
@@ -74,7 +79,10 @@ func Start(ctx context.Context, pool *pgxpool.Pool, reg *Registry, opts Options)
 	if !working && len(reg.periodic) > 0 {
 		return nil, errors.New("start jobs: periodic jobs are registered but no worker")
 	}
-	cfg := &river.Config{Logger: riverLogger(opts.Logger, opts.RiverLogLevel)}
+	cfg := &river.Config{Logger: riverLogger(opts.Logger, opts.RiverLogLevel),
+		// A job whose process died stays "running" until the rescuer sees it: after minutes,
+		// not River's default hour. Every cairn job's timeout is well below this.
+		RescueStuckJobsAfter: reg.rescueAfter()}
 	if working {
 		cfg.Queues = maps.Clone(opts.Queues)
 		maps.Copy(cfg.Queues, reg.queues)
@@ -97,6 +105,11 @@ func Start(ctx context.Context, pool *pgxpool.Pool, reg *Registry, opts Options)
 	// the process would cancel jobs in flight before Stop could let them finish.
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("start jobs: %w", err)
+	}
+	for _, args := range reg.atStart {
+		if _, err := rc.Insert(ctx, args, nil); err != nil {
+			opts.Logger.Warn("queue a start-up job", "kind", args.Kind(), "err", err)
+		}
 	}
 	return c, nil
 }

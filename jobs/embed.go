@@ -36,7 +36,7 @@ const EmbedQueueName = "knowledge_embed"
 // Defaults of EmbedOptions.
 const (
 	DefaultEmbedSweep      = 10 * time.Second
-	DefaultEmbedMaxBackoff = time.Minute
+	DefaultEmbedMaxBackoff = 10 * time.Second
 	DefaultEmbedWorkers    = 2
 )
 
@@ -45,11 +45,13 @@ type EmbedOptions struct {
 	// Sweep is how often the leader queues a run that embeds rows no write queued a job for (raw
 	// SQL inserts) and rows whose jobs gave up; default DefaultEmbedSweep.
 	Sweep time.Duration
-	// MaxBackoff caps the wait between retries while the embedder fails (River's attempt⁴
-	// seconds would reach hours); default DefaultEmbedMaxBackoff.
+	// MaxBackoff caps the wait before a job tries again while the embedder fails; default
+	// DefaultEmbedMaxBackoff. (The embedder's Guard probes it at most this far apart, and wakes
+	// the jobs waiting on it as soon as it works.)
 	MaxBackoff time.Duration
-	// CallTimeout is the longest one embed call may take (the embedder's own timeout); the job's
-	// timeout leaves room for it. Default embed.DefaultTimeout.
+	// CallTimeout is the longest one embed call may take, the one that loads the model
+	// included (the embedder's load timeout); the job's timeout leaves room for it. Default
+	// embed.DefaultLoadTimeout.
 	CallTimeout time.Duration
 	// Workers is how many embed runs a process works at once; default DefaultEmbedWorkers.
 	Workers int
@@ -66,9 +68,10 @@ type EmbedWorker struct {
 	opts  EmbedOptions
 }
 
-// Work runs the pipeline. A transient embedder failure is returned, so River retries the job with
-// backoff (the rows stay pending meanwhile); when the run's time budget ends with rows left it
-// queues the next run itself.
+// Work runs the pipeline. While the embedder fails, the job waits on it (the Guard wakes it as
+// soon as a probe succeeds) and, past its budget, snoozes for MaxBackoff without using up an
+// attempt, so a long outage discards nothing; the rows stay pending meanwhile. When the run's
+// time budget ends with rows left it queues the next run itself.
 func (w *EmbedWorker) Work(ctx context.Context, job *river.Job[EmbedArgs]) error {
 	st, err := w.store.EmbedPending(ctx, w.opts.Pipeline)
 	if st.Embedded+st.Failed+st.Stale > 0 {
@@ -80,6 +83,11 @@ func (w *EmbedWorker) Work(ctx context.Context, job *river.Job[EmbedArgs]) error
 	if err != nil && job.Args.Sweep {
 		w.opts.Logger.Debug("embed sweep failed; the next sweep tries again", "err", err)
 		return nil
+	}
+	if err != nil && embed.IsTransient(err) {
+		// The Guard has said so in the log; rows stay pending and nothing is lost.
+		w.opts.Logger.Debug("embedder unavailable; the job waits and tries again", "in", w.opts.MaxBackoff, "err", err)
+		return river.JobSnooze(w.opts.MaxBackoff)
 	}
 	if err != nil {
 		if job.Attempt == 1 || job.Attempt%5 == 0 {
@@ -122,12 +130,7 @@ func AddEmbedding(r *Registry, store *knowledge.Store, opts EmbedOptions) error 
 		opts.Workers = DefaultEmbedWorkers
 	}
 	if opts.CallTimeout <= 0 {
-		opts.CallTimeout = embed.DefaultTimeout
-	}
-	if opts.Pipeline.Lease <= 0 {
-		// Long enough for one embed call and its write; a worker killed mid-call leaves its rows
-		// to the others after that, not after a fixed five minutes.
-		opts.Pipeline.Lease = opts.CallTimeout + 30*time.Second
+		opts.CallTimeout = embed.DefaultLoadTimeout
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -135,9 +138,14 @@ func AddEmbedding(r *Registry, store *knowledge.Store, opts EmbedOptions) error 
 	if err := r.AddQueue(EmbedQueueName, opts.Workers); err != nil {
 		return err
 	}
-	if err := AddWorker(r, &EmbedWorker{store: store, opts: opts}); err != nil {
+	w := &EmbedWorker{store: store, opts: opts}
+	if err := AddWorker(r, w); err != nil {
 		return err
 	}
+	r.AddTimeout(w.Timeout(nil))
+	// Every process sweeps once at start: what a dead process left pending (or leased) is taken
+	// over without waiting for the leader's next sweep, or for a dead leader's term to end.
+	r.AddStartJob(EmbedArgs{Sweep: true})
 	return r.AddPeriodic(opts.Sweep, func() (river.JobArgs, *river.InsertOpts) { return EmbedArgs{Sweep: true}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
 }

@@ -20,6 +20,30 @@ type Registry struct {
 	periodic []*river.PeriodicJob
 	// queues are the queues of their own that domain workers asked for, with their sizes.
 	queues map[string]river.QueueConfig
+	// longest is the longest timeout a worker declared (AddTimeout), for River's rescuer.
+	longest time.Duration
+	// atStart are jobs every process queues when its client starts (AddStartJob).
+	atStart []river.JobArgs
+}
+
+// AddStartJob has every process queue args when its client starts. Periodic jobs with
+// RunOnStart run on the elected leader only, and a process that takes over from one that died
+// may wait many seconds for the dead leader's term to end; work that must not wait for that
+// (picking up what the dead process left) is queued here too.
+func (r *Registry) AddStartJob(args river.JobArgs) {
+	r.atStart = append(r.atStart, args)
+}
+
+// AddTimeout declares that some job may run for up to d: River takes a job running longer than
+// the longest of these plus a minute (and never less than RescueStuckJobsAfter) for one whose
+// process died, and retries it.
+func (r *Registry) AddTimeout(d time.Duration) {
+	r.longest = max(r.longest, d)
+}
+
+// rescueAfter is when River's rescuer retries a job that has run too long.
+func (r *Registry) rescueAfter() time.Duration {
+	return max(RescueStuckJobsAfter, r.longest+time.Minute)
 }
 
 // NewRegistry returns an empty registry.

@@ -17,8 +17,9 @@ import (
 type EmbedOptions struct {
 	// Batch is how many rows go into one embed call; default embed.DefaultBatchSize.
 	Batch int
-	// Lease is how long claimed rows are kept from other workers while their call runs; default
-	// 5 minutes. A worker that dies leaves them to be claimed again when it expires.
+	// Lease is how long claimed rows are kept from other workers without word from their
+	// worker, which renews it while its embed call runs; default DefaultLease. A worker that
+	// dies leaves its rows to be claimed again when the lease ends.
 	Lease time.Duration
 	// Budget is how long to keep claiming batches; default 20 s. More may be left pending.
 	Budget time.Duration
@@ -37,11 +38,21 @@ type EmbedStats struct {
 	More bool
 }
 
+// DefaultLease is how long a claim lasts without renewal: short, so that a dead worker's rows
+// are taken over in seconds; its worker renews it every third of that while embedding.
+const DefaultLease = 5 * time.Second
+
 type claimed struct {
-	kind string
-	id   int64
-	hash uuid.UUID
-	text string
+	kind  string
+	id    int64
+	hash  uuid.UUID
+	text  string
+	claim uuid.UUID // the batch's claim token
+}
+
+// readier is an embedder that can say when it is worth calling (embed.Guard).
+type readier interface {
+	Ready(ctx context.Context) error
 }
 
 // EmbedPending embeds pending rows, batch by batch and kind by kind, until none is left or the
@@ -55,7 +66,7 @@ func (s *Store) EmbedPending(ctx context.Context, opts EmbedOptions) (EmbedStats
 		opts.Batch = embed.DefaultBatchSize
 	}
 	if opts.Lease <= 0 {
-		opts.Lease = 5 * time.Minute
+		opts.Lease = DefaultLease
 	}
 	if opts.Budget <= 0 {
 		opts.Budget = 20 * time.Second
@@ -68,20 +79,44 @@ func (s *Store) EmbedPending(ctx context.Context, opts EmbedOptions) (EmbedStats
 				st.More = true
 				return st, nil
 			}
+			// Asked per batch: a reindex may switch the kind's model at any time.
+			emb, dims, err := s.embedderFor(ctx, kind)
+			if err != nil {
+				return st, fmt.Errorf("embed %s: %w", Plural(kind), err)
+			}
+			// While the embedder fails, wait for it here, holding no rows, rather than claim
+			// rows only to give them back.
+			if r, ok := emb.(readier); ok {
+				rctx, cancel := context.WithDeadline(ctx, deadline)
+				err := r.Ready(rctx)
+				cancel()
+				if err != nil {
+					return st, err
+				}
+			}
 			batch, err := s.claim(ctx, kind, opts.Batch, opts.Lease)
 			if err != nil {
 				return st, err
 			}
 			if len(batch) == 0 {
-				break
+				// Rows leased by a worker that may have died come free when the lease ends:
+				// wait for that within the budget rather than leave them to the next sweep.
+				end, err := s.nextLeaseEnd(ctx, kind)
+				if err != nil {
+					return st, err
+				}
+				if end.IsZero() || end.After(deadline) {
+					if !end.IsZero() {
+						st.More = true
+					}
+					break
+				}
+				if err := sleep(ctx, time.Until(end)+50*time.Millisecond); err != nil {
+					return st, err
+				}
+				continue
 			}
-			// Asked per batch: a reindex may switch the kind's model at any time.
-			emb, dims, err := s.embedderFor(ctx, kind)
-			if err != nil {
-				s.release(ctx, batch)
-				return st, fmt.Errorf("embed %ss: %w", kind, err)
-			}
-			if err := s.embedBatch(ctx, emb, dims, batch, &st); err != nil {
+			if err := s.embedHeld(ctx, emb, dims, batch, opts.Lease, &st); err != nil {
 				return st, err
 			}
 		}
@@ -89,17 +124,74 @@ func (s *Store) EmbedPending(ctx context.Context, opts EmbedOptions) (EmbedStats
 	return st, nil
 }
 
+// embedHeld embeds a claimed batch while renewing its lease every third of it, and stops the
+// call if the claim is lost (a lease that ran out meanwhile, taken by another worker).
+func (s *Store) embedHeld(ctx context.Context, emb embed.Embedder, dims int, batch []claimed, lease time.Duration, st *EmbedStats) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	ids := make([]int64, len(batch))
+	for i, c := range batch {
+		ids[i] = c.id
+	}
+	go func() {
+		t := time.NewTicker(lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var held int
+			err := s.pool.QueryRow(cctx, `SELECT cairn_knowledge_renew($1, $2, $3, $4)`, batch[0].kind, ids, batch[0].claim, lease).Scan(&held)
+			switch {
+			case err != nil && cctx.Err() == nil:
+				s.opts.Logger.Debug("renewing an embed lease failed; it runs out on its own", "err", err)
+			case err == nil && held == 0:
+				cancel() // every row was taken over or edited: the vectors would be refused
+				return
+			}
+		}
+	}()
+	return s.embedBatch(cctx, emb, dims, batch, st)
+}
+
+// nextLeaseEnd is when the soonest lease on a pending row of kind ends; zero if none is held.
+func (s *Store) nextLeaseEnd(ctx context.Context, kind string) (time.Time, error) {
+	var end *time.Time
+	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_next_lease_end($1)`, kind).Scan(&end); err != nil {
+		return time.Time{}, wrap(err, "look for leased %s", Plural(kind))
+	}
+	if end == nil {
+		return time.Time{}, nil
+	}
+	return *end, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (s *Store) claim(ctx context.Context, kind string, n int, lease time.Duration) ([]claimed, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, content_hash, body FROM cairn_knowledge_claim($1, $2, $3)`, kind, n, lease)
+	rows, err := s.pool.Query(ctx, `SELECT id, content_hash, body, claim FROM cairn_knowledge_claim($1, $2, $3)`, kind, n, lease)
 	if err != nil {
-		return nil, wrap(err, "claim %ss to embed", kind)
+		return nil, wrap(err, "claim %s to embed", Plural(kind))
 	}
 	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
 		c := claimed{kind: kind}
-		return c, r.Scan(&c.id, &c.hash, &c.text)
+		return c, r.Scan(&c.id, &c.hash, &c.text, &c.claim)
 	})
 	if err != nil {
-		return nil, wrap(err, "claim %ss to embed", kind)
+		return nil, wrap(err, "claim %s to embed", Plural(kind))
 	}
 	return cs, nil
 }
@@ -128,7 +220,7 @@ func (s *Store) embedBatch(ctx context.Context, emb embed.Embedder, dims int, ba
 			if bad := wrongSize(vecs, dims); bad > 0 {
 				err = &embed.PermanentError{Reason: fmt.Sprintf(
 					"model %s returned %d-dimension vectors but %s.embedding is vector(%d): configure a %d-dimension model (--embed-model), or re-embed everything with `cairn reindex --model %s --dims %d`",
-					info.Model, bad, table(batch[0].kind), dims, dims, info.Model, bad)}
+					info.Model, bad, Plural(batch[0].kind), dims, dims, info.Model, bad)}
 			}
 		}
 		var perm *embed.PermanentError
@@ -158,7 +250,7 @@ func (s *Store) embedBatch(ctx context.Context, emb embed.Embedder, dims int, ba
 		default:
 			// Transient or unknown: give the rows back and let the caller's backoff decide when.
 			s.release(ctx, batch)
-			return fmt.Errorf("embed %d %ss with %s: %w", len(batch), batch[0].kind, info, err)
+			return fmt.Errorf("embed %d %s with %s: %w", len(batch), Plural(batch[0].kind), info, err)
 		}
 	}
 	return nil
@@ -185,8 +277,8 @@ func (s *Store) put(ctx context.Context, info embed.Info, batch []claimed, vecs 
 	}
 	kind := batch[0].kind
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_put_vectors($1, $2, $3, $4, $5, $6, $7)`,
-		kind, ids, hashes, texts, info.Provider, info.Model, info.Dimensions).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_put_vectors($1, $2, $3, $4, $5, $6, $7, $8)`,
+		kind, ids, hashes, texts, info.Provider, info.Model, info.Dimensions, batch[0].claim).Scan(&n); err != nil {
 		return wrap(err, "write %d %s vectors", len(ids), kind)
 	}
 	st.Embedded += n
@@ -194,7 +286,6 @@ func (s *Store) put(ctx context.Context, info embed.Info, batch []claimed, vecs 
 	switch {
 	case n == 0:
 		s.forgetModels() // perhaps switched: the next batch asks again
-		s.release(ctx, batch)
 	case !s.knows(kind):
 		s.forgetModels() // these vectors recorded the kind's model
 	}
@@ -204,26 +295,22 @@ func (s *Store) put(ctx context.Context, info embed.Info, batch []claimed, vecs 
 // settle marks rows failed with reason (by model, when no input is to blame), or with reason ""
 // releases their lease.
 func (s *Store) settle(ctx context.Context, rows []claimed, reason, model string, st *EmbedStats) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	r, m := nullable(reason), nullable(model)
-	for _, kind := range []string{KindEntity, KindEpisode} {
-		var ids []int64
-		var hashes []uuid.UUID
-		for _, c := range rows {
-			if c.kind == kind {
-				ids = append(ids, c.id)
-				hashes = append(hashes, c.hash)
-			}
-		}
-		if len(ids) == 0 {
-			continue
-		}
-		var n int
-		if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_settle($1, $2, $3, $4, $5)`, kind, ids, hashes, r, m).Scan(&n); err != nil {
-			return wrap(err, "settle %d %s rows", len(ids), kind)
-		}
-		if r != nil {
-			st.Failed += n
-		}
+	ids := make([]int64, len(rows))
+	hashes := make([]uuid.UUID, len(rows))
+	for i, c := range rows {
+		ids[i], hashes[i] = c.id, c.hash
+	}
+	kind := rows[0].kind // a batch is of one kind, under one claim
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_settle($1, $2, $3, $4, $5, $6)`, kind, ids, hashes, r, m, rows[0].claim).Scan(&n); err != nil {
+		return wrap(err, "settle %d %s rows", len(ids), kind)
+	}
+	if r != nil {
+		st.Failed += n
 	}
 	return nil
 }

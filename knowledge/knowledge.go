@@ -157,7 +157,7 @@ func (s *Store) embedderFor(ctx context.Context, kind string) (embed.Embedder, i
 	case conf != nil && conf.Info() == rec:
 		return conf, rec.Dimensions, nil
 	case s.opts.Factory == nil:
-		return nil, 0, fmt.Errorf("the graph's %ss are embedded with %s but this process has %s; configure that model (or run `cairn reindex`)", kind, rec, conf.Info())
+		return nil, 0, fmt.Errorf("the graph's %s are embedded with %s but this process has %s; configure that model (or run `cairn reindex`)", Plural(kind), rec, conf.Info())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,21 +177,21 @@ func (s *Store) embedderFor(ctx context.Context, kind string) (embed.Embedder, i
 func (s *Store) ColumnDimensions(ctx context.Context, kind string) (int, error) {
 	var typmod int
 	err := s.pool.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute
-		WHERE attrelid = to_regclass($1) AND attname = 'embedding' AND NOT attisdropped`, table(kind)).Scan(&typmod)
+		WHERE attrelid = to_regclass($1) AND attname = 'embedding' AND NOT attisdropped`, Plural(kind)).Scan(&typmod)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, ErrUnavailable
 		}
-		return 0, fmt.Errorf("read the size of %s.embedding: %w", table(kind), err)
+		return 0, fmt.Errorf("read the size of %s.embedding: %w", Plural(kind), err)
 	}
 	if typmod <= 0 {
-		return 0, fmt.Errorf("%s.embedding has no fixed dimension: it must be vector(N)", table(kind))
+		return 0, fmt.Errorf("%s.embedding has no fixed dimension: it must be vector(N)", Plural(kind))
 	}
 	return typmod, nil
 }
 
-// table is the table holding a kind.
-func table(kind string) string {
+// Plural names a kind in the plural, which is also the name of its table: "entities", "episodes".
+func Plural(kind string) string {
 	if kind == KindEpisode {
 		return "episodes"
 	}

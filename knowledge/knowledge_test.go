@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairn-mcp/cairn/internal/embed"
 	"github.com/cairn-mcp/cairn/internal/testdb"
@@ -22,13 +23,27 @@ func newStore(t *testing.T) (*knowledge.Store, *testdb.DB, embed.Embedder) {
 	return knowledge.New(db.Pool, knowledge.Options{Embedder: e}), db, e
 }
 
+// drain embeds everything pending, run after run as the embed job does: one run stops at its
+// time budget with More set, which on a busy machine comes before thousands of rows are done.
 func drain(t *testing.T, s *knowledge.Store) knowledge.EmbedStats {
 	t.Helper()
-	st, err := s.EmbedPending(context.Background(), knowledge.EmbedOptions{})
-	if err != nil {
-		t.Fatalf("embed pending: %v", err)
+	var total knowledge.EmbedStats
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		st, err := s.EmbedPending(context.Background(), knowledge.EmbedOptions{})
+		if err != nil {
+			t.Fatalf("embed pending: %v", err)
+		}
+		total.Embedded += st.Embedded
+		total.Stale += st.Stale
+		total.Failed += st.Failed
+		if !st.More {
+			return total
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still more to embed after 3 minutes (%+v so far)", total)
+		}
 	}
-	return st
 }
 
 func TestSearchFindsTheRightEpisode(t *testing.T) {

@@ -69,8 +69,8 @@ type ReindexConflictError struct {
 func (*ReindexConflictError) CallerCanFix() {}
 
 func (e *ReindexConflictError) Error() string {
-	return fmt.Sprintf("a reindex of %ss to %s, started %s, has not finished: run it again with that model to finish it, or with --abort to drop it",
-		e.Kind, e.Pending, e.Started.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("a reindex of %s to %s, started %s, has not finished: run it again with that model to finish it, or with --abort to drop it",
+		Plural(e.Kind), e.Pending, e.Started.UTC().Format(time.RFC3339))
 }
 
 // reindexLock is the advisory lock one reindex holds ("cairnrx").
@@ -138,7 +138,7 @@ func (s *Store) reindexKind(ctx context.Context, kind string, to embed.Info, opt
 			opts.Phase(kind, p)
 		}
 	}
-	t := table(kind)
+	t := Plural(kind)
 	r := ReindexResult{Kind: kind, To: ModelLabel(to)}
 	s.forgetModels()
 	models, err := s.Models(ctx)
@@ -154,7 +154,7 @@ func (s *Store) reindexKind(ctx context.Context, kind string, to embed.Info, opt
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
-		return r, wrap(err, "reindex %ss", kind)
+		return r, wrap(err, "reindex %s", Plural(kind))
 	case pending != r.To:
 		return r, &ReindexConflictError{Kind: kind, Pending: pending, Started: started}
 	default:
@@ -192,7 +192,7 @@ func (s *Store) reindexKind(ctx context.Context, kind string, to embed.Info, opt
 }
 
 func (s *Store) addShadow(ctx context.Context, kind string, to embed.Info) error {
-	t := table(kind)
+	t := Plural(kind)
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Adding columns takes a brief exclusive lock; give up rather than queue behind a long
 		// query and stall every search behind us.
@@ -201,7 +201,7 @@ func (s *Store) addShadow(ctx context.Context, kind string, to embed.Info) error
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO knowledge_reindex (kind, provider, model, dimensions) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (kind) DO NOTHING`, kind, to.Provider, to.Model, to.Dimensions); err != nil {
-			return wrap(err, "record the reindex of %ss", kind)
+			return wrap(err, "record the reindex of %s", Plural(kind))
 		}
 		_, err := tx.Exec(ctx, `ALTER TABLE `+t+`
 			ADD COLUMN IF NOT EXISTS embedding_next vector(`+strconv.Itoa(to.Dimensions)+`),
@@ -216,7 +216,7 @@ func (s *Store) addShadow(ctx context.Context, kind string, to embed.Info) error
 // in passes over the table until a pass finds none (rows edited during a pass are caught by the
 // next).
 func (s *Store) fill(ctx context.Context, kind string, opts ReindexOptions, r *ReindexResult) error {
-	t := table(kind)
+	t := Plural(kind)
 	var total int64
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+t+` WHERE embedded_next_hash IS DISTINCT FROM content_hash`).Scan(&total); err != nil {
 		return wrap(err, "count %s to re-embed", t)
@@ -260,7 +260,7 @@ func (s *Store) fill(ctx context.Context, kind string, opts ReindexOptions, r *R
 func (s *Store) unembedded(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, kind string, after int64, n int) ([]claimed, error) {
-	t := table(kind)
+	t := Plural(kind)
 	var body string
 	if kind == KindEntity {
 		body = `cairn_entity_text(name, entity_type, context)`
@@ -286,7 +286,7 @@ func (s *Store) embedNext(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }, emb embed.Embedder, batch []claimed) (embedded, failed int64, err error) {
 	info := emb.Info()
-	t := table(batch[0].kind)
+	t := Plural(batch[0].kind)
 	failures := map[int]string{}
 	texts := make([]string, len(batch))
 	for i, c := range batch {
@@ -407,7 +407,7 @@ func buildIndex(ctx context.Context, pool *pgxpool.Pool, t, column, name string)
 // the table and then writes it. It reports false, changing nothing, when too many rows were
 // edited meanwhile or the lock was not granted quickly.
 func (s *Store) switchOver(ctx context.Context, kind string, emb embed.Embedder, r *ReindexResult) (bool, error) {
-	t, to := table(kind), emb.Info()
+	t, to := Plural(kind), emb.Info()
 	hnsw := "idx_" + t + "_embedding_hnsw"
 	switched := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -473,7 +473,7 @@ func (s *Store) switchOver(ctx context.Context, kind string, emb embed.Embedder,
 		if _, err := tx.Exec(ctx, `INSERT INTO knowledge_models (kind, provider, model, dimensions) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (kind) DO UPDATE SET provider = EXCLUDED.provider, model = EXCLUDED.model, dimensions = EXCLUDED.dimensions, chosen_at = now()`,
 			kind, to.Provider, to.Model, to.Dimensions); err != nil {
-			return wrap(err, "record %ss' model", kind)
+			return wrap(err, "record the model of %s", Plural(kind))
 		}
 		switched = true
 		return nil
@@ -488,7 +488,7 @@ func (s *Store) AbortReindex(ctx context.Context, kinds []string) error {
 		kinds = []string{KindEntity, KindEpisode}
 	}
 	for _, kind := range kinds {
-		t := table(kind)
+		t := Plural(kind)
 		if _, err := s.pool.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+t+`_embedding_next_hnsw`); err != nil {
 			return wrap(err, "abort the reindex of %s", t)
 		}
@@ -517,7 +517,7 @@ func (s *Store) RebuildIndexes(ctx context.Context, kinds []string) error {
 		kinds = []string{KindEntity, KindEpisode}
 	}
 	for _, kind := range kinds {
-		t := table(kind)
+		t := Plural(kind)
 		name := "idx_" + t + "_embedding_hnsw"
 		var exists bool
 		if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {

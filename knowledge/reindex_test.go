@@ -39,7 +39,9 @@ func TestReindexWithoutDowntime(t *testing.T) {
 	var wg sync.WaitGroup
 	var searches, failures atomic.Int64
 	var mu sync.Mutex
-	var models []string
+	models := map[string][]string{} // kind → the models it was searched with, in order, each run once
+	afterSwitch := make(chan struct{})
+	var afterOnce sync.Once
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -57,8 +59,13 @@ func TestReindexWithoutDowntime(t *testing.T) {
 				continue
 			}
 			mu.Lock()
-			if len(models) == 0 || models[len(models)-1] != res.Model {
-				models = append(models, res.Model)
+			for kind, m := range res.Models {
+				if seq := models[kind]; len(seq) == 0 || seq[len(seq)-1] != m {
+					models[kind] = append(seq, m)
+				}
+			}
+			if res.Models[knowledge.KindEpisode] == "builtin/hashing-v1/384" {
+				afterOnce.Do(func() { close(afterSwitch) })
 			}
 			mu.Unlock()
 		}
@@ -86,7 +93,13 @@ func TestReindexWithoutDowntime(t *testing.T) {
 	next, _ := embed.NewBuiltin(384)
 	var phases []string
 	res, err := s.Reindex(ctx, knowledge.ReindexOptions{Embedder: next, Batch: 16, Phase: func(kind, p string) { phases = append(phases, kind+": "+p) }})
-	time.Sleep(100 * time.Millisecond) // searches after the switch
+	if err == nil {
+		select { // a search after the switch
+		case <-afterSwitch:
+		case <-time.After(time.Minute):
+			t.Error("no search used the new model within a minute of the switch")
+		}
+	}
 	close(stop)
 	wg.Wait()
 	if err != nil {
@@ -98,8 +111,13 @@ func TestReindexWithoutDowntime(t *testing.T) {
 	if searches.Load() < 10 || failures.Load() > 0 {
 		t.Fatalf("%d searches, %d failed", searches.Load(), failures.Load())
 	}
-	if len(models) != 2 || models[0] != "builtin/hashing-v1/768" || models[1] != "builtin/hashing-v1/384" {
-		t.Fatalf("models searched with, in order: %v (want the old, then the new, once)", models)
+	// Each kind switches at one point, from the old model to the new, and never back. (Entities
+	// have no rows: they are searched from the point their model is recorded, the new one.)
+	if ep := models[knowledge.KindEpisode]; len(ep) != 2 || ep[0] != "builtin/hashing-v1/768" || ep[1] != "builtin/hashing-v1/384" {
+		t.Fatalf("episodes searched with, in order: %v (want the old, then the new, once)", ep)
+	}
+	if en := models[knowledge.KindEntity]; len(en) > 1 || (len(en) == 1 && en[0] != "builtin/hashing-v1/384") {
+		t.Fatalf("entities searched with, in order: %v (want at most the new)", en)
 	}
 	// Rows written after the switch are embedded with the new model by the old-configured process.
 	if _, err := reader.AddEpisode(ctx, knowledge.EpisodeInput{Content: "after the switch"}); err != nil {

@@ -62,7 +62,11 @@ type SearchResult struct {
 	Results  []Hit  `json:"results"`
 	Mode     string `json:"mode"`
 	Fallback string `json:"fallback,omitempty"`
-	Model    string `json:"model,omitempty"`
+	// Model names the models searched by meaning with, comma-separated when the kinds differ
+	// (between the switches of a reindex, which switches one kind at a time).
+	Model string `json:"model,omitempty"`
+	// Models maps each kind searched by meaning to its model's label.
+	Models map[string]string `json:"models,omitempty"`
 }
 
 // searchSQL runs both searches over both kinds and fuses them in one statement. Each semantic
@@ -182,6 +186,9 @@ func (s *Store) search(ctx context.Context, q SearchQuery, wantEntities, wantEpi
 			}
 		}
 		res.Model = strings.Join(labels, ", ")
+		if len(used) > 0 {
+			res.Models = maps.Clone(used)
+		}
 		if len(used) == 0 {
 			res.Mode = ModeKeyword
 			if len(why) == 0 {

@@ -100,9 +100,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 		}
 		switch dims := st.Dimensions; {
 		case ok && st.ModelLabel != "" && c.Model != st.ModelLabel:
-			st.Warnings = append(st.Warnings, fmt.Sprintf("%ss are embedded with %s (recorded with their first vectors), not with this process's %s: cairn keeps using %s; `cairn reindex` changes it", kind, c.Model, st.ModelLabel, c.Model))
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s are embedded with %s (recorded with their first vectors), not with this process's %s: cairn keeps using %s; `cairn reindex` changes it", Plural(kind), c.Model, st.ModelLabel, c.Model))
 		case !ok && dims != 0 && dims != c.ColumnDimensions:
-			st.Warnings = append(st.Warnings, fmt.Sprintf("the embedder makes %d-dimension vectors but %s.embedding is vector(%d): no %s can be embedded until the model matches or `cairn reindex --dims %d` runs", dims, table(kind), c.ColumnDimensions, kind, dims))
+			st.Warnings = append(st.Warnings, fmt.Sprintf("the embedder makes %d-dimension vectors but %s.embedding is vector(%d): no %s can be embedded until the model matches or `cairn reindex --dims %d` runs", dims, Plural(kind), c.ColumnDimensions, kind, dims))
 		}
 	}
 
@@ -160,6 +160,19 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 	}
 	if err != nil {
 		return Status{}, wrap(err, "knowledge status")
+	}
+	// A kind's first vectors record its model in the same transaction; if they committed between
+	// reading the models above and counting the rows, read the models again.
+	for _, kind := range []string{KindEntity, KindEpisode} {
+		if c := st.counts(kind); c.Model == "" && c.Embedded > 0 {
+			s.forgetModels()
+			if models, err = s.Models(ctx); err != nil {
+				return Status{}, err
+			}
+			if rec, ok := models[kind]; ok {
+				c.Model = ModelLabel(rec)
+			}
+		}
 	}
 	if st.OldestPending != nil {
 		st.OldestPendingSeconds = time.Since(*st.OldestPending).Seconds()

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 )
 
@@ -57,7 +59,48 @@ func typed[In, Out any](s *Server, tool string, h func(context.Context, In) (Out
 		}
 		if err != nil {
 			s.logCallError(ctx, tool, err)
+			err = outageFor(tool, err)
 		}
 		return nil, out, err
 	}
+}
+
+// outageFor gives a failure to reach the database the advice that fits the tool (db.Outage:
+// whether the call may have taken effect, and how to retry or check); the message names no
+// database user, host or port. Other errors pass unchanged.
+func outageFor(tool string, err error) error {
+	o := db.AsOutage(err)
+	if o == nil {
+		return err
+	}
+	c := *o
+	if c.Retry == "" {
+		c.Retry = retryAdvice(tool, c.Effect)
+	}
+	return &c
+}
+
+// retryAdvice says how to go on after an outage interrupted a call of tool.
+func retryAdvice(tool string, e db.Effect) string {
+	const later = " once PostgreSQL answers again (/readyz)"
+	if tp, ok := toolPerms[tool]; ok && tp.readOnly {
+		return "a read is safe to retry" + later
+	}
+	if e != db.MaybeApplied {
+		return "retry" + later
+	}
+	switch tool {
+	case "checkpoint_save", "agent_record_execution", "knowledge_add_episode":
+		return "retry with the same idempotency_key" + later + ": if the first call was applied, the retry answers with its result (duplicate: true) and writes nothing; without a key, look before retrying"
+	case "knowledge_upsert_entity", "knowledge_relate":
+		return "it is safe to retry" + later + ": the same upsert or fact again changes nothing"
+	case "agent_register", "agent_update":
+		return "check with agent_get before retrying" + later
+	case "execute", "transaction", "insert_vector":
+		return "check with query whether it took effect before retrying" + later
+	}
+	if strings.HasPrefix(tool, "workflow_") {
+		return "check with workflow_get before retrying" + later
+	}
+	return "check whether it took effect before retrying" + later
 }

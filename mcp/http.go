@@ -17,6 +17,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/auth"
+	"github.com/cairn-mcp/cairn/internal/db"
 )
 
 // Handler serves MCP over HTTP: Streamable HTTP at /mcp, SSE at /sse, Prometheus metrics at
@@ -32,9 +33,9 @@ func (s *Server) Handler() http.Handler {
 	v := s.verifier()
 
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", s.guard(v, streamable))
+	mux.Handle("/mcp", s.guard(v, s.admit.sessionGate(streamable)))
 	// The SDK does not bind SSE sessions to a user (it does Streamable HTTP ones); bindSSE does.
-	mux.Handle("/sse", s.guard(v, bindSSE(sse)))
+	mux.Handle("/sse", s.guard(v, s.admit.sessionGate(bindSSE(sse))))
 	// Unlike the health checks, metrics name the tools and agent templates in use and what agents
 	// spent, which is more than a load balancer needs and more than anyone who can reach the port
 	// should learn; Prometheus sends the token with "authorization: {credentials: ...}".
@@ -44,19 +45,37 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(auth.MetadataPath, meta)
 		mux.Handle(auth.MetadataPath+"/", meta)
 	}
+	// Public: without a token it tells only what a client needs to connect, not where the data
+	// lives (the database's user and host are the operator's business).
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.root(w, r, v.Enabled()) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := s.pool.Ping(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "database: " + err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
-	})
+	mux.HandleFunc("GET /readyz", s.ready)
 	return mux
+}
+
+// ready answers /readyz: unavailable only when PostgreSQL does not answer (asked on the system
+// pool, which tool calls cannot take), and ready otherwise, saying whether the pool of tool
+// calls is saturated — a busy replica is still a healthy one, and a load balancer that pulled
+// every busy replica would take the whole service down under load.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.system.Ping(ctx); err != nil {
+		reason := "PostgreSQL did not answer within 2s"
+		if o := db.AsOutage(err); o != nil {
+			reason = o.Reason
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "database: " + reason})
+		return
+	}
+	st := s.pool.Stat()
+	pool := "ok"
+	if st.AcquiredConns() >= st.MaxConns() {
+		pool = "saturated"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "pool": pool, "pool_in_use": st.AcquiredConns(), "pool_max": st.MaxConns()})
 }
 
 // guard applies the browser and token checks to an MCP endpoint.

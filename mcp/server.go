@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-mcp/cairn/checkpoint"
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/permissions"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
@@ -44,6 +45,15 @@ type Options struct {
 	// Auth authenticates callers of the HTTP transports; default the verifier Config describes
 	// (static tokens, JWTs), none when it describes none.
 	Auth *auth.Verifier
+	// Admission bounds each caller's tool calls in flight and open sessions (admission.go).
+	Admission AdmissionOptions
+	// System is the pool of the server's own work that tool calls must not be able to starve:
+	// /readyz and the LISTEN connection of workflow subscriptions. Default Pool.
+	System *pgxpool.Pool
+	// PoolWaits, when set, is the histogram of the pools' acquire waits, served at /metrics.
+	PoolWaits *db.PoolWaits
+	// About is what GET / tells a person about this server.
+	About About
 }
 
 // Server is cairn's MCP server. One Server serves any number of sessions over any transport.
@@ -70,6 +80,10 @@ type Server struct {
 	bufs *sync.Pool
 	// access applies the permissions and writes the audit log (permissions.go, audit.go).
 	access *access
+	// admit bounds what each caller may hold at once (admission.go).
+	admit *admission
+	// system is Options.System.
+	system *pgxpool.Pool
 	// args holds each tool's input schema for the argument check (args.go); written by New only.
 	args map[string]argSpec
 }
@@ -103,7 +117,11 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, cfg: opts.Config, pool: opts.Pool, run: opts.Runner, log: opts.Logger, calls: newInflight(), bufs: newBufPool()}
+	s := &Server{opts: opts, cfg: opts.Config, pool: opts.Pool, run: opts.Runner, log: opts.Logger, calls: newInflight(), bufs: newBufPool(),
+		system: opts.System}
+	if s.system == nil {
+		s.system = opts.Pool
+	}
 	sopts := &sdk.ServerOptions{
 		Instructions: instructions(opts.Config),
 		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
@@ -143,6 +161,8 @@ func New(opts Options) *Server {
 	// Inside the metrics (a denial counts as a tool error) and whatever fills in the caller.
 	s.access = newAccess(s.cfg, opts.Permissions, opts.Pool, opts.Logger)
 	s.srv.AddReceivingMiddleware(s.access.middleware)
+	s.admit = newAdmission(opts.Admission, s.cfg.PoolMax)
+	s.srv.AddReceivingMiddleware(s.admit.middleware(s.access.callerOf))
 	// Before the tools look: requests over SSE get the caller's TokenInfo in req.Extra too.
 	s.srv.AddReceivingMiddleware(sseTokenInfo)
 	// Every error on its way out gets a JSON-RPC code; a stateless HTTP session is offered only
@@ -150,6 +170,10 @@ func New(opts Options) *Server {
 	s.srv.AddReceivingMiddleware(protocolErrors(opts.Logger), truthfulCapabilities)
 	// Added last, so outermost: its timing covers the other middleware too.
 	s.metrics = newMetrics(opts.Pool, totals, opts.Logger)
+	s.metrics.reg.MustRegister(s.admit.collectors()...)
+	if opts.PoolWaits != nil {
+		s.metrics.reg.MustRegister(opts.PoolWaits.Collector())
+	}
 	s.srv.AddReceivingMiddleware(s.metrics.middleware)
 	if s.cfg.HasToolset("generic") {
 		s.addSQLTools()

@@ -111,7 +111,7 @@ func rawHandler[In any](s *Server, tool string, run func(ctx context.Context, ds
 		}
 		if err := s.permitArgs(ctx, tool, &in); err != nil {
 			s.logCallError(ctx, tool, err)
-			return toolError(err), nil
+			return toolError(outageFor(tool, err)), nil
 		}
 		bp := s.bufs.Get().(*[]byte)
 		out, err := run(ctx, (*bp)[:0], &in)
@@ -119,7 +119,7 @@ func rawHandler[In any](s *Server, tool string, run func(ctx context.Context, ds
 			*bp = out[:0]
 			s.bufs.Put(bp)
 			s.logCallError(ctx, tool, err)
-			return toolError(err), nil
+			return toolError(outageFor(tool, err)), nil
 		}
 		// The SDK encodes the result after this returns, so it gets its own copy.
 		text := string(out)
@@ -178,7 +178,7 @@ func jsonKind(goType string) string {
 
 func requireSQL(sql, example string) error {
 	if strings.TrimSpace(sql) == "" {
-		return fmt.Errorf("sql is required: one SQL statement, e.g. %s", example)
+		return &sqlexec.InputError{Msg: "sql is required: one SQL statement, e.g. " + example}
 	}
 	return nil
 }

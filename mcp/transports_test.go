@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -242,4 +243,39 @@ func TestServeWithEmbeddedCluster(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "running:      true") {
 		t.Errorf("cairn db status: %v\n%s", err, out)
 	}
+}
+
+// A person starting cairn is told how to use it: the HTTP server prints where it serves and how
+// to connect, and GET / answers with the same (without where the data lives when tokens are
+// required); over stdio from a terminal it says that it waits for a client and how to try it.
+func TestServeTellsAPersonHowToConnect(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	base, _, logs := httpProcess(t, nil, "--database-url", db.URL, "--embedder", "builtin")
+	for _, want := range []string{"is serving MCP at " + base + "/mcp", "claude mcp add --transport http cairn " + base + "/mcp",
+		"npx @modelcontextprotocol/inspector", "data              database ", "embedder          builtin/hashing-v1/768 (configured)"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the start-up banner lacks %q:\n%s", want, logs)
+		}
+	}
+	if code, body := get(t, base+"/", ""); code != 200 || !strings.Contains(body, "claude mcp add --transport http cairn "+base+"/mcp") || !strings.Contains(body, "data ") {
+		t.Errorf("GET /: %d %s", code, body)
+	}
+	secured, _, _ := httpProcess(t, []string{"CAIRN_AUTH_TOKEN=tok"}, "--database-url", db.URL, "--embedder", "builtin")
+	if code, body := get(t, secured+"/", ""); code != 200 || strings.Contains(body, "data ") || strings.Contains(body, db.Name) {
+		t.Errorf("GET / on a server that requires tokens shows where the data lives: %d %s", code, body)
+	}
+
+	// Over stdio from a terminal (script gives cairn one).
+	cmd := exec.Command("script", "-qefc", cairnBin+" serve --embedder builtin --database-url '"+db.URL+"'", "/dev/null")
+	cmd.Env = cleanEnv()
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	waitFor(t, 20*time.Second, "the terminal hint", func() (bool, string) {
+		return strings.Contains(out.String(), "waits for an MCP client") && strings.Contains(out.String(), "cairn call query sql='SELECT 1'"), out.String()
+	})
 }

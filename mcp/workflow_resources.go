@@ -134,7 +134,7 @@ func workflowReadError(req sdk.Request, uri string, err error) error {
 // enableWorkflowSubscriptions sets the handlers that make the server advertise
 // resources.subscribe. It must run before sdk.NewServer; the watch learns the SDK server after.
 func (s *Server) enableWorkflowSubscriptions(o *sdk.ServerOptions) {
-	s.watch = &workflowWatch{pool: s.pool, log: s.log, subs: map[string]map[*sdk.ServerSession]struct{}{},
+	s.watch = &workflowWatch{pool: s.system, log: s.log, subs: map[string]map[*sdk.ServerSession]struct{}{},
 		sessions: map[*sdk.ServerSession]bool{}, queued: map[string]bool{}}
 	o.SubscribeHandler = s.subscribeWorkflow
 	o.UnsubscribeHandler = s.unsubscribeWorkflow

@@ -3,6 +3,9 @@
 # that dir (no TCP), PG* variables exported for the command, everything removed afterwards.
 # PostgreSQL refuses to run as root, so as root the cluster runs as the 'postgres' user.
 #   scripts/with-postgres.sh go test ./...
+# Opt-in, for benchmarks that drive other programs the way their users connect them:
+#   CAIRN_PG_TCP=1      also listen on 127.0.0.1, on a free port (PGPORT says which; trust auth)
+#   CAIRN_PG_OPTIONS    more server options, e.g. "-c shared_preload_libraries=pg_stat_statements"
 set -euo pipefail
 
 bindir=${CAIRN_PG_BINDIR:-}
@@ -36,12 +39,21 @@ trap cleanup EXIT
 
 "${runas[@]}" "$bindir/initdb" -D "$dir/data" -U "$dbuser" --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
   { cat "$dir/initdb.log" >&2; exit 1; }
+port=5432 listen=
+if [ "${CAIRN_PG_TCP:-}" = 1 ]; then
+  # A random port that nothing answers on: other clusters (another engineer's bench) may be up.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    port=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+  done
+  listen=127.0.0.1
+fi
 # fsync off and a little more memory: this cluster is thrown away, and tests want speed.
 "${runas[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
-  -o "-k $dir -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB -c maintenance_work_mem=512MB" \
+  -o "-k $dir -p $port -c listen_addresses=$listen -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB -c maintenance_work_mem=512MB ${CAIRN_PG_OPTIONS:-}" \
   start >/dev/null || { cat "$dir/postgres.log" >&2; exit 1; }
 
-export PGHOST=$dir PGPORT=5432 PGUSER=$dbuser PGDATABASE=postgres
+export PGHOST=$dir PGPORT=$port PGUSER=$dbuser PGDATABASE=postgres
 unset DATABASE_URL PGPASSWORD PGSERVICE
-echo "with-postgres: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $PGHOST" >&2
+echo "with-postgres: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on $PGHOST${listen:+ and $listen:$port}" >&2
 "$@"

@@ -420,3 +420,37 @@ func TestBackupFailures(t *testing.T) {
 		t.Errorf("after --force: %v", err)
 	}
 }
+
+// --into-db NAME --create restores into a new database beside the configured one, which it
+// creates: no connection string to write by hand (the embedded cluster's is a socket path).
+func TestRestoreCreatesTheDatabase(t *testing.T) {
+	ctx := context.Background()
+	src := backupSource(t)
+	want := tableDigests(t, src.Pool)
+	archive, _ := makeBackup(t, src, t.TempDir())
+	name := "cairn_created_" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "_"))[:8] + fmt.Sprint(time.Now().UnixNano()%1e6)
+	admin := testdb.Admin(t)
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	r := runCLI(t, []string{"DATABASE_URL=" + src.URL}, "restore", archive, "--into-db", name, "--create")
+	if r.Code != 0 || !strings.Contains(r.Stderr, "restore: created database "+name) {
+		t.Fatalf("cairn restore --create: exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	cfg := admin.Config().Copy()
+	cfg.Database = name
+	target, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close(ctx)
+	got := tableDigests(t, target)
+	for table, digest := range want {
+		if got[table] != digest {
+			t.Errorf("%s: restored %q, source %q", table, got[table], digest)
+		}
+	}
+	// Without --create, a database that does not exist is an error that says so.
+	r = runCLI(t, []string{"DATABASE_URL=" + src.URL}, "restore", archive, "--into-db", name+"_missing")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "does not exist") {
+		t.Errorf("restore into a missing database: exit %d\n%s", r.Code, r.Stderr)
+	}
+}

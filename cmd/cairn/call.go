@@ -320,11 +320,11 @@ func inProcessSession(c *cli.Context) (cs *sdk.ClientSession, done func(), err e
 	if err := prepareSchema(ctx, pool, cfg.NoMigrate, log); err != nil {
 		return nil, nil, err
 	}
-	kg, _, err := openKnowledge(c, pool, jobs.Options{Logger: log})
+	kg, _, _, err := openKnowledge(c, pool, jobs.Options{Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := newServer(ctx, pool, cfg, kg, access{perms: perms})
+	srv, err := newServer(ctx, pool, pool, cfg, kg, serverSetup{perms: perms})
 	if err != nil {
 		return nil, nil, err
 	}

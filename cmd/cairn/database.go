@@ -22,13 +22,19 @@ var dbFlags = []cli.Flag{
 	&cli.StringFlag{Name: "password-file", EnvVars: []string{"PGPASSWORD_FILE"}, Usage: "file holding the database password (alone, or as PGPASSWORD=...)"},
 	&cli.StringFlag{Name: "data-dir", EnvVars: []string{"CAIRN_DATA_DIR"}, Usage: "data directory of the embedded cluster (default ~/.local/share/cairn/postgres; /var/lib/cairn/postgres as root)"},
 	&cli.IntFlag{Name: "pool-min", Value: config.DefaultPoolMin, EnvVars: []string{"CAIRN_POOL_MIN"}, Usage: "connections the pool keeps open"},
-	&cli.IntFlag{Name: "pool-max", Value: config.DefaultPoolMax, EnvVars: []string{"CAIRN_POOL_MAX"}, Usage: "most connections the pool opens"},
+	&cli.IntFlag{Name: "pool-max", Value: config.DefaultPoolMax, EnvVars: []string{"CAIRN_POOL_MAX"}, Usage: "most connections the pool of tool calls and domain work opens"},
+	&cli.IntFlag{Name: "system-pool-max", Value: config.DefaultSystemPoolMax, EnvVars: []string{"CAIRN_SYSTEM_POOL_MAX"}, Usage: "most connections of the pool tool calls cannot take: background jobs' River, migrations, /readyz, subscriptions"},
 	&cli.DurationFlag{Name: "statement-timeout", Value: config.DefaultStatementTimeout, EnvVars: []string{"CAIRN_STATEMENT_TIMEOUT"}, Usage: "longest a statement may run (e.g. 30s, 2m)"},
 }
 
 // connect resolves where the database is (configured, or the embedded cluster, started if need
 // be) and opens the pool.
 func connect(ctx context.Context, c *cli.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	return connectTo(ctx, c, cfg, "")
+}
+
+// connectTo is connect to another database of the same server: dbname, unless it is "".
+func connectTo(ctx context.Context, c *cli.Context, cfg *config.Config, dbname string) (*pgxpool.Pool, error) {
 	log := slog.Default()
 	if !cfg.DatabaseConfigured() {
 		cl, err := pgcluster.New(pgcluster.Options{DataDir: c.String("data-dir"), Logger: log})
@@ -49,11 +55,23 @@ func connect(ctx context.Context, c *cli.Context, cfg *config.Config) (*pgxpool.
 	if err != nil {
 		return nil, cli.Exit(err.Error(), 2)
 	}
+	if dbname != "" {
+		pc.ConnConfig.Database = dbname
+	}
 	pool, err := db.Open(ctx, pc)
 	if err != nil {
 		return nil, err
 	}
 	return pool, nil
+}
+
+// embeddedDataDir is where the embedded cluster keeps its data, as --data-dir or the default.
+func embeddedDataDir(c *cli.Context) string {
+	cl, err := pgcluster.New(pgcluster.Options{DataDir: c.String("data-dir")})
+	if err != nil {
+		return c.String("data-dir")
+	}
+	return cl.DataDir()
 }
 
 // configFrom reads the settings shared by the database commands.
@@ -63,6 +81,7 @@ func configFrom(c *cli.Context) *config.Config {
 		PasswordFile:     c.String("password-file"),
 		PoolMin:          c.Int("pool-min"),
 		PoolMax:          c.Int("pool-max"),
+		SystemPoolMax:    c.Int("system-pool-max"),
 		StatementTimeout: c.Duration("statement-timeout"),
 	}
 }

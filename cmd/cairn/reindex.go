@@ -125,7 +125,7 @@ func reindex(c *cli.Context) error {
 				b.Done()
 			}
 			if phase != "embedding" {
-				fmt.Fprintf(errOut, "%ss: %s\n", kind, phase)
+				fmt.Fprintf(errOut, "%s: %s\n", knowledge.Plural(kind), phase)
 			}
 		},
 	})
@@ -143,13 +143,13 @@ func reindex(c *cli.Context) error {
 	for _, r := range results {
 		switch {
 		case r.Skipped != "":
-			fmt.Fprintf(c.App.Writer, "%ss: nothing to do: %s\n", r.Kind, r.Skipped)
+			fmt.Fprintf(c.App.Writer, "%s: nothing to do: %s\n", knowledge.Plural(r.Kind), r.Skipped)
 		default:
 			resumed := ""
 			if r.Resumed {
 				resumed = " (resumed)"
 			}
-			fmt.Fprintf(c.App.Writer, "%ss: switched from %s to %s%s: %d embedded, %d failed\n", r.Kind, orNone(r.From), r.To, resumed, r.Embedded, r.Failed)
+			fmt.Fprintf(c.App.Writer, "%s: switched from %s to %s%s: %d embedded, %d failed\n", knowledge.Plural(r.Kind), orNone(r.From), r.To, resumed, r.Embedded, r.Failed)
 		}
 	}
 	return nil

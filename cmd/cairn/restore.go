@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-mcp/cairn/internal/backup"
+	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
 	cairnsql "github.com/cairn-mcp/cairn/sql"
 )
@@ -26,11 +28,17 @@ A target whose schema holds anything is refused unless --clean: that drops every
 sequence, function and type in the schema (with CASCADE, so objects elsewhere that depend on them
 go too) but keeps the schema, its grants and the vector extension, then restores.
 
+--into-db NAME restores into another database of the same server (the configured one, or the
+embedded cluster), and --create makes the target database first when it does not exist.
+
 Examples:
    cairn restore cairn-20260102T030405Z.dump --into postgres://cairn@db2/cairn
-   cairn restore /backups/cairn.dump --clean     # over the configured database`,
+   cairn restore /backups/cairn.dump --clean            # over the configured database
+   cairn restore /backups/cairn.dump --into-db cairn_copy --create   # a new database beside it`,
 		Flags: slices.Concat([]cli.Flag{
 			&cli.StringFlag{Name: "into", Usage: "connection string or URL of the target database (default: the configured database); its password from the string, PGPASSWORD or ~/.pgpass"},
+			&cli.StringFlag{Name: "into-db", Usage: "restore into the database `NAME` of the same server as the target (the configured one, the embedded cluster, or --into's)"},
+			&cli.BoolFlag{Name: "create", Usage: "create the target database first if it does not exist (as the connecting role; it needs CREATEDB)"},
 			&cli.BoolFlag{Name: "clean", Usage: "drop what the target schema holds before restoring"},
 			pgBinDirFlag,
 		}, dbFlags),
@@ -81,5 +89,55 @@ func openRestoreTarget(c *cli.Context) (*pgxpool.Pool, backup.Conn, error) {
 	if into := c.String("into"); into != "" {
 		cfg.DatabaseURL, cfg.PasswordFile = into, ""
 	}
-	return openWithClientConn(c, cfg)
+	name := c.String("into-db")
+	if name == "" && !c.Bool("create") {
+		return openWithClientConn(c, cfg)
+	}
+	if err := cfg.Normalize(); err != nil {
+		return nil, backup.Conn{}, cli.Exit(err.Error(), 2)
+	}
+	if c.Bool("create") {
+		if err := createDatabase(c, cfg, name); err != nil {
+			return nil, backup.Conn{}, err
+		}
+	}
+	pool, err := connectTo(c.Context, c, cfg, name)
+	if err != nil {
+		return nil, backup.Conn{}, err
+	}
+	conn, err := backup.NewConn(cfg.DatabaseURL, &pool.Config().ConnConfig.Config)
+	if err != nil {
+		pool.Close()
+		return nil, backup.Conn{}, cli.Exit(err.Error(), 2)
+	}
+	return pool, conn, nil
+}
+
+// createDatabase creates the target database (name, else the one cfg names) unless it exists,
+// from the server's maintenance database "postgres".
+func createDatabase(c *cli.Context, cfg *config.Config, name string) error {
+	admin, err := connectTo(c.Context, c, cfg, "postgres")
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if name == "" {
+		pc, err := cfg.PoolConfig()
+		if err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+		name = pc.ConnConfig.Database
+	}
+	var exists bool
+	if err := admin.QueryRow(c.Context, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("look for database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := admin.Exec(c.Context, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s (--create needs a role that may create databases): %w", name, err)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "restore: created database %s\n", name)
+	return nil
 }

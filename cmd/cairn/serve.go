@@ -7,15 +7,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/permissions"
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
@@ -39,6 +42,9 @@ func serveCommand() *cli.Command {
 		&cli.StringSliceFlag{Name: "auth-required-scope", EnvVars: []string{"CAIRN_AUTH_REQUIRED_SCOPE"}, Usage: "OAuth scope every JWT must carry (403 otherwise); repeat or comma-separate for several"},
 		&cli.StringFlag{Name: "public-url", EnvVars: []string{"CAIRN_PUBLIC_URL"}, Usage: "`URL` clients reach cairn at, e.g. https://cairn.example.com (default: each request's Host); set it behind a proxy"},
 		&cli.BoolFlag{Name: "audit-events", EnvVars: []string{"CAIRN_AUDIT_EVENTS"}, Usage: "also record every audited (writing) tool call as an event on the stream audit:<user>; the audit log line is written either way"},
+		&cli.IntFlag{Name: "max-calls-per-caller", EnvVars: []string{"CAIRN_MAX_CALLS_PER_CALLER"}, Usage: "most tool calls one caller (a token's identity; the OS user over stdio) may have in flight (default half of --pool-max)"},
+		&cli.IntFlag{Name: "max-sessions-per-caller", Value: mcp.DefaultMaxSessions, EnvVars: []string{"CAIRN_MAX_SESSIONS_PER_CALLER"}, Usage: "most SSE streams and Streamable HTTP requests one caller may have open"},
+		&cli.DurationFlag{Name: "admission-wait", Value: mcp.DefaultAdmissionWait, EnvVars: []string{"CAIRN_ADMISSION_WAIT"}, Usage: "longest a call over its caller's limit waits for a slot before it is refused (a retryable tool error)"},
 		noMigrateFlag,
 	}, toolFlags, jobFlags, dbFlags)
 	return &cli.Command{
@@ -97,22 +103,27 @@ func splitList(vals []string) []string {
 	return out
 }
 
-// access is who may call a server and what each caller may do: nil for neither (stdio and
-// in-process calls without a permissions file).
-type access struct {
-	perms *permissions.Set
-	auth  *auth.Verifier
+// serverSetup is what serve adds to the MCP server beyond the tools' configuration: who may call
+// and what each caller may do (none of it for stdio and in-process calls without a permissions
+// file), the limits per caller, the pools' metrics, and what GET / tells a person.
+type serverSetup struct {
+	perms     *permissions.Set
+	auth      *auth.Verifier
+	admission mcp.AdmissionOptions
+	poolWaits *db.PoolWaits
+	about     mcp.About
 }
 
-// newServer builds cairn's MCP server on pool: what serve serves and call calls.
-func newServer(ctx context.Context, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, a access) (*mcp.Server, error) {
+// newServer builds cairn's MCP server on pool (tool calls) and system (its own work, see
+// background): what serve serves and call calls.
+func newServer(ctx context.Context, pool, system *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, a serverSetup) (*mcp.Server, error) {
 	log := slog.Default()
 	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, MaxResultBytes: cfg.MaxResultBytes, ReadOnly: cfg.ReadOnly, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	return mcp.New(mcp.Options{Config: cfg, Pool: pool, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion(),
-		Permissions: a.perms, Auth: a.auth}), nil
+	return mcp.New(mcp.Options{Config: cfg, Pool: pool, System: system, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion(),
+		Permissions: a.perms, Auth: a.auth, Admission: a.admission, PoolWaits: a.poolWaits, About: a.about}), nil
 }
 
 // loadPermissions loads the permissions file the configuration names (nil without one) and
@@ -159,7 +170,13 @@ func serve(c *cli.Context) error {
 	if perms != nil {
 		slog.Info("permissions", "file", cfg.PermissionsFile, "roles", perms.Roles(), "role", cfg.Role, "default_role", perms.DefaultRole())
 	}
-	acc := access{perms: perms}
+	acc := serverSetup{perms: perms, admission: mcp.AdmissionOptions{MaxCalls: c.Int("max-calls-per-caller"),
+		MaxSessions: c.Int("max-sessions-per-caller"), Wait: c.Duration("admission-wait")}}
+	if acc.admission.MaxCalls < 0 || acc.admission.MaxSessions < 0 || acc.admission.Wait < 0 {
+		return cli.Exit("--max-calls-per-caller, --max-sessions-per-caller and --admission-wait must not be negative", 2)
+	}
+	acc.poolWaits = db.NewPoolWaits()
+	cfg.PoolTracer = acc.poolWaits
 	if cfg.Transport != config.TransportStdio {
 		// Check the authentication settings (read the token file) now, not at the first request.
 		ao, err := auth.OptionsFromConfig(cfg, slog.Default())
@@ -203,12 +220,12 @@ func serve(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	pool := bg.pool
-	defer pool.Close()
-	// Deferred after pool.Close, so it runs first: once the transport is done, jobs in flight
-	// finish while the pool is still open.
+	defer bg.close()
+	// Deferred after bg.close, so it runs first: once the transport is done, jobs in flight
+	// finish while the pools are still open.
 	defer stopJobs(bg.jobs, log)
-	srv, err := newServer(ctx, pool, cfg, bg.knowledge, acc)
+	acc.about = mcp.About{Version: cairnVersion(), Data: bg.data, Embedder: bg.embedder}
+	srv, err := newServer(ctx, bg.pool, bg.system, cfg, bg.knowledge, acc)
 	if err != nil {
 		return err
 	}
@@ -216,18 +233,37 @@ func serve(c *cli.Context) error {
 
 	if cfg.Transport == config.TransportStdio {
 		log.Info("serving MCP over stdio", "version", cairnVersion(), "read_only", cfg.ReadOnly)
+		if term.IsTerminal(int(os.Stdin.Fd())) {
+			fmt.Fprint(os.Stderr, stdioHint)
+		}
 		err := srv.ServeStdio(ctx)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("stdio transport: %w", err)
 		}
 		return nil
 	}
-	return serveHTTP(ctx, ln, srv, cfg, log)
+	var banner string
+	if c.String("log-format") != "json" { // a person reads text logs; JSON ones go to a collector
+		banner = acc.about.Text("http://" + ln.Addr().String())
+	}
+	return serveHTTP(ctx, ln, srv, cfg, log, banner)
 }
+
+// stdioHint is what serve says when a person, not an MCP client, started it over stdio.
+const stdioHint = `
+cairn serve speaks MCP over stdin and stdout and waits for an MCP client, one JSON-RPC message
+per line. MCP clients start it themselves, e.g.:
+    claude mcp add cairn -- cairn serve
+To try it by hand:
+    cairn call --list                        the tools
+    cairn call query sql='SELECT 1'          one call
+    cairn serve --transport http             then open http://127.0.0.1:8080/
+Ctrl-D or Ctrl-C stops it.
+`
 
 // serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting, lets calls in flight
 // finish for up to 15 seconds, and returns.
-func serveHTTP(ctx context.Context, ln net.Listener, srv *mcp.Server, cfg *config.Config, log *slog.Logger) error {
+func serveHTTP(ctx context.Context, ln net.Listener, srv *mcp.Server, cfg *config.Config, log *slog.Logger, banner string) error {
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -239,6 +275,10 @@ func serveHTTP(ctx context.Context, ln net.Listener, srv *mcp.Server, cfg *confi
 	}
 	log.Info("serving MCP over HTTP", "transport", cfg.Transport, "url", "http://"+ln.Addr().String()+path,
 		"also", "/mcp (Streamable HTTP), /sse (SSE), /healthz, /readyz", "auth", cfg.AuthConfigured(), "version", cairnVersion())
+	// For a person starting it: where it serves and how to connect, as GET / says too.
+	if banner != "" {
+		fmt.Fprint(os.Stderr, "\n"+banner+"\n")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

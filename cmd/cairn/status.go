@@ -547,11 +547,11 @@ func knowledgeStatus(c *cli.Context, pool *pgxpool.Pool, probe time.Duration, re
 		if !ok {
 			i = configured.Info()
 			if n := columns[kind]; i.Dimensions != 0 && i.Dimensions != n {
-				misfits = append(misfits, fmt.Sprintf("%s are stored as vector(%d)", kindPlural(kind), n))
+				misfits = append(misfits, fmt.Sprintf("%s are stored as vector(%d)", knowledge.Plural(kind), n))
 			}
 		}
 		label := knowledge.ModelLabel(i)
-		inUse[label] = append(inUse[label], kindPlural(kind))
+		inUse[label] = append(inUse[label], knowledge.Plural(kind))
 		infos[label] = i
 	}
 	if len(misfits) > 0 {
@@ -579,7 +579,7 @@ func knowledgeStatus(c *cli.Context, pool *pgxpool.Pool, probe time.Duration, re
 	}
 	for _, kind := range []string{knowledge.KindEntity, knowledge.KindEpisode} {
 		if m := es.Recorded[kind]; m != "" && m != es.Label {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s are embedded with %s (recorded with their first vectors), not with the flags' %s: cairn keeps using %s for them", kindPlural(kind), m, es.Label, m))
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s are embedded with %s (recorded with their first vectors), not with the flags' %s: cairn keeps using %s for them", knowledge.Plural(kind), m, es.Label, m))
 		}
 	}
 	if es.OtherModelRows > 0 {
@@ -610,14 +610,6 @@ func chooseEmbedder(c *cli.Context, dims int, probe time.Duration) (*embedderSta
 	i := e.Info()
 	es.Provider, es.Model, es.Dimensions, es.Label = i.Provider, i.Model, i.Dimensions, knowledge.ModelLabel(i)
 	return es, e, nil
-}
-
-// kindPlural names a knowledge kind's rows in messages.
-func kindPlural(kind string) string {
-	if kind == knowledge.KindEpisode {
-		return "episodes"
-	}
-	return "entities"
 }
 
 func findProbe(ps []ollamaStatus, model string) *ollamaStatus {

@@ -74,7 +74,7 @@ func work(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer bg.pool.Close()
+	defer bg.close()
 	defer stopJobs(bg.jobs, log)
 	log.Info("working background jobs (no MCP)", "kinds", bg.reg.Kinds(), "periodic", bg.reg.NumPeriodic(),
 		"max_workers", c.Int("workers"), "version", cairnVersion())
@@ -85,10 +85,21 @@ func work(c *cli.Context) error {
 
 // background is what serve and worker share once started.
 type background struct {
-	pool      *pgxpool.Pool
-	jobs      *jobs.Client
-	reg       *jobs.Registry
-	knowledge *knowledge.Store
+	// pool serves tool calls and the domain work of jobs; system serves River itself (fetching
+	// jobs, electing a leader, notifications), migrations, /readyz and subscriptions, so that
+	// tool calls holding every connection of pool cannot stall them.
+	pool, system *pgxpool.Pool
+	jobs         *jobs.Client
+	// data says where the data lives; embedder which embedder the knowledge graph uses and why.
+	data, embedder string
+	reg            *jobs.Registry
+	knowledge      *knowledge.Store
+}
+
+// close closes both pools.
+func (bg *background) close() {
+	bg.pool.Close()
+	bg.system.Close()
 }
 
 // startBackground is what serve and worker share: connect, migrate (unless --no-migrate), choose
@@ -100,33 +111,45 @@ func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*ba
 	if err != nil {
 		return nil, err
 	}
-	bg := &background{pool: pool}
-	if !embedded {
+	spc, err := cfg.SystemPoolConfig()
+	if err != nil {
+		pool.Close()
+		return nil, cli.Exit(err.Error(), 2)
+	}
+	system, err := db.Open(ctx, spc)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	bg := &background{pool: pool, system: system, data: db.Target(pool.Config().ConnConfig.Config)}
+	if embedded {
+		bg.data = "the embedded PostgreSQL cluster in " + embeddedDataDir(c)
+	} else {
 		// The embedded cluster is cairn's own: its one role is a superuser by construction.
 		if super, role, err := db.Superuser(ctx, pool); err == nil && super {
 			slog.Warn(db.SuperuserWarning, "role", role)
 		}
 	}
 	err = func() error {
-		if err := prepareSchema(ctx, pool, cfg.NoMigrate, slog.Default()); err != nil {
+		if err := prepareSchema(ctx, system, cfg.NoMigrate, slog.Default()); err != nil {
 			return err
 		}
-		kg, emb, err := openKnowledge(c, pool, opts)
+		kg, emb, note, err := openKnowledge(c, pool, opts)
 		if err != nil {
 			return err
 		}
-		bg.knowledge = kg
+		bg.knowledge, bg.embedder = kg, note
 		if bg.reg, err = jobRegistry(c, pool); err != nil {
 			return err
 		}
 		if err := addEmbedding(c, bg.reg, kg, emb); err != nil {
 			return err
 		}
-		bg.jobs, err = jobs.Start(ctx, pool, bg.reg, opts)
+		bg.jobs, err = jobs.Start(ctx, system, bg.reg, opts)
 		return err
 	}()
 	if err != nil {
-		pool.Close()
+		bg.close()
 		return nil, err
 	}
 	return bg, nil

@@ -60,8 +60,12 @@ type Config struct {
 	MaxResultBytes   int           // default 4 MiB
 	PoolMin          int           // default 2
 	PoolMax          int           // default 10
-	Toolsets         []string      // default: all
-	NoMigrate        bool
+	// SystemPoolMax is the size of the pool of cairn's own work that tool calls cannot take:
+	// River (fetching jobs, electing a leader, its notifications), migrations, /readyz, the
+	// LISTEN connection of workflow subscriptions. Default 4.
+	SystemPoolMax int
+	Toolsets      []string // default: all
+	NoMigrate     bool
 
 	// PermissionsFile names the YAML file of roles (internal/permissions); "" lets every caller
 	// do everything.
@@ -72,6 +76,10 @@ type Config struct {
 	// AuditEvents also records each audited (non-read-only) tool call as an event in the event
 	// log, on the stream audit:<user>; the structured log line is written either way.
 	AuditEvents bool
+
+	// PoolTracer, when set, is the pools' tracer: internal/db.PoolWaits times their acquires
+	// (pgxpool calls a tracer that is also a pgxpool.AcquireTracer).
+	PoolTracer pgx.QueryTracer
 }
 
 // Defaults.
@@ -82,6 +90,7 @@ const (
 	DefaultMaxResultBytes   = 4 << 20 // sqlexec.DefaultMaxResultBytes says why
 	DefaultPoolMin          = 2
 	DefaultPoolMax          = 10
+	DefaultSystemPoolMax    = 4
 	DefaultAuthTokenRole    = "admin"
 	DefaultAuthRoleClaim    = "role"
 	DefaultAuthClockSkew    = 60 * time.Second
@@ -129,6 +138,12 @@ func (c *Config) Normalize() error {
 	}
 	// A small --pool-max alone should not trip over the default minimum.
 	c.PoolMin = min(c.PoolMin, c.PoolMax)
+	if c.SystemPoolMax == 0 {
+		c.SystemPoolMax = DefaultSystemPoolMax
+	}
+	if c.SystemPoolMax < 2 {
+		return fmt.Errorf("--system-pool-max %d: needs at least 2 (River holds one connection to listen)", c.SystemPoolMax)
+	}
 	if len(c.Toolsets) == 0 {
 		c.Toolsets = slices.Clone(Toolsets)
 	}
@@ -248,6 +263,9 @@ func (c *Config) PoolConfig() (*pgxpool.Config, error) {
 	// Describe-caching: one round trip per query like a prepared statement, but no named
 	// statements on the server, so resetting a connection (DISCARD ALL) never breaks pgx's cache.
 	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	if c.PoolTracer != nil {
+		pc.ConnConfig.Tracer = c.PoolTracer
+	}
 	rp := pc.ConnConfig.RuntimeParams
 	if rp["application_name"] == "" {
 		rp["application_name"] = "cairn"
@@ -256,6 +274,21 @@ func (c *Config) PoolConfig() (*pgxpool.Config, error) {
 	// Result values are read as text; ISO dates are what the JSON encoder turns into RFC 3339.
 	rp["DateStyle"] = "ISO, YMD"
 	rp["IntervalStyle"] = "postgres"
+	return pc, nil
+}
+
+// SystemPoolConfig is PoolConfig for the system pool: SystemPoolMax connections, one kept open,
+// and an application name that tells its sessions apart in pg_stat_activity.
+func (c *Config) SystemPoolConfig() (*pgxpool.Config, error) {
+	pc, err := c.PoolConfig()
+	if err != nil {
+		return nil, err
+	}
+	pc.MinConns = 1
+	pc.MaxConns = int32(c.SystemPoolMax)
+	if rp := pc.ConnConfig.RuntimeParams; rp["application_name"] == "cairn" {
+		rp["application_name"] = "cairn (system)" // db.SystemApplicationName
+	}
 	return pc, nil
 }
 

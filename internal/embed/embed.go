@@ -148,8 +148,13 @@ const (
 	DefaultModel = "nomic-embed-text"
 	// DefaultBatchSize bounds one /api/embed call, keeping a request's memory and latency modest.
 	DefaultBatchSize = 64
-	// DefaultTimeout is generous because the first call may wait for Ollama to load the model.
-	DefaultTimeout = 2 * time.Minute
+	// DefaultTimeout bounds one batch call: ample for a batch of texts on a loaded model, short
+	// enough that a hanging server is noticed in seconds. Loading the model is given
+	// DefaultLoadTimeout instead, in a call of its own.
+	DefaultTimeout = 30 * time.Second
+	// DefaultLoadTimeout bounds the call that loads the model into memory first (Ollama loads
+	// on first use and unloads after minutes without calls).
+	DefaultLoadTimeout = 2 * time.Minute
 	// DefaultProbeTimeout keeps start-up quick when no Ollama is running.
 	DefaultProbeTimeout = 2 * time.Second
 )
@@ -169,8 +174,12 @@ type Options struct {
 	Dimensions int
 	// BatchSize caps the inputs sent in one /api/embed call; 0 means DefaultBatchSize.
 	BatchSize int
-	// Timeout bounds one Ollama call; 0 means DefaultTimeout. Hitting it is a *TransientError.
+	// Timeout bounds one Ollama batch call; 0 means DefaultTimeout. Hitting it is a
+	// *TransientError.
 	Timeout time.Duration
+	// LoadTimeout bounds the call that first loads the model (when it is not loaded, after
+	// minutes without calls); 0 means DefaultLoadTimeout, and never less than Timeout.
+	LoadTimeout time.Duration
 	// ProbeTimeout bounds the start-up check of Ollama in auto mode; 0 means DefaultProbeTimeout.
 	ProbeTimeout time.Duration
 	// HTTPClient is used for Ollama; nil means a client of its own (timeouts come from Timeout).
@@ -198,19 +207,33 @@ func New(ctx context.Context, opts Options) (Embedder, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e, ch, err := Choose(ctx, opts)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
+	}
+	ch.Log(log, e)
+	return e, nil
+}
+
+// Log says which embedder was chosen and why: a warning when Ollama was asked for explicitly
+// but does not answer (embed jobs wait and retry; better said now than at the first failed
+// job), else one line at info level.
+func (ch Choice) Log(log *slog.Logger, e Embedder) {
+	switch {
 	case ch.ProbeErr != nil && e.Info().Provider == ProviderOllama:
-		// Ollama being down at start-up is not fatal when it was asked for explicitly: embed jobs
-		// wait and retry. Say so now rather than at the first failed job.
 		log.Warn("embedder chosen but not ready", "info", e.Info().String(), "why", ch.Why, "err", ch.ProbeErr)
 	case ch.ProbeErr != nil:
-		log.Info("embedder chosen", "info", e.Info().String(), "why", ch.Why, "ollama_err", ch.ProbeErr)
+		// Falling back to the built-in embedder is a normal outcome; the probe's error is
+		// for whoever looks, not a line of its own.
+		log.Info("embedder chosen", "info", e.Info().String(), "why", ch.Why)
+		log.Debug("Ollama was not usable", "err", ch.ProbeErr)
 	default:
 		log.Info("embedder chosen", "info", e.Info().String(), "why", ch.Why)
 	}
-	return e, nil
+}
+
+// Describe is the embedder with the reason it was chosen, in one line.
+func (ch Choice) Describe(e Embedder) string {
+	return e.Info().String() + " (" + ch.Why + ")"
 }
 
 // Choose is New without the logging: it returns the embedder with the reason it was chosen and

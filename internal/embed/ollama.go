@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,15 +51,29 @@ func lookupModel(model string) modelSpec {
 // Ollama truncate input: a text too long for the model is a *PermanentError naming it, because a
 // silently cut text would be stored as if fully searchable.
 type Ollama struct {
-	client     *api.Client
-	host       string
-	model      string
-	spec       modelSpec
-	batch      int
-	timeout    time.Duration
-	configured int          // dimensions asked for by the caller; 0 = accept what the model gives
-	dims       atomic.Int64 // expected dimensions: configured, known, or learned from the server
+	client      *api.Client
+	host        string
+	model       string
+	spec        modelSpec
+	batch       int
+	timeout     time.Duration // one batch call
+	loadTimeout time.Duration // the call that loads the model first
+	configured  int           // dimensions asked for by the caller; 0 = accept what the model gives
+	dims        atomic.Int64  // expected dimensions: configured, known, or learned from the server
+
+	// warmMu makes one caller at a time load a model that may have been unloaded; lastOK is
+	// when a call last succeeded (UnixNano), so the model is loaded for a while after it.
+	warmMu sync.Mutex
+	lastOK atomic.Int64
 }
+
+// coldAfter is how long after its last call a model may have been unloaded: Ollama keeps a
+// model loaded for 5 minutes after its last use by default (keep_alive).
+const coldAfter = 4 * time.Minute
+
+// pingTimeout bounds the quick questions (is the model loaded?) that tell a hanging Ollama from
+// one that is loading a model; never more than the batch timeout.
+const pingTimeout = 5 * time.Second
 
 // NewOllama returns an Ollama embedder for opts.Host (or OLLAMA_HOST) and opts.Model. It does not
 // contact the server; use Probe for that.
@@ -81,11 +96,12 @@ func NewOllama(opts Options) (*Ollama, error) {
 		return nil, fmt.Errorf("embed: dimensions must be positive, got %d", opts.Dimensions)
 	}
 	o := &Ollama{
-		host:       base.String(),
-		model:      opts.Model,
-		batch:      opts.BatchSize,
-		timeout:    opts.Timeout,
-		configured: opts.Dimensions,
+		host:        base.String(),
+		model:       opts.Model,
+		batch:       opts.BatchSize,
+		timeout:     opts.Timeout,
+		loadTimeout: opts.LoadTimeout,
+		configured:  opts.Dimensions,
 	}
 	if o.model == "" {
 		o.model = DefaultModel
@@ -96,6 +112,10 @@ func NewOllama(opts Options) (*Ollama, error) {
 	if o.timeout <= 0 {
 		o.timeout = DefaultTimeout
 	}
+	if o.loadTimeout <= 0 {
+		o.loadTimeout = DefaultLoadTimeout
+	}
+	o.loadTimeout = max(o.loadTimeout, o.timeout)
 	hc := opts.HTTPClient
 	if hc == nil {
 		// Not http.DefaultClient: that would share state with the rest of the process. Timeouts
@@ -151,6 +171,9 @@ func (o *Ollama) Embed(ctx context.Context, kind Kind, texts []string) ([][]floa
 	prefix := o.spec.docPrefix
 	if kind == Query {
 		prefix = o.spec.queryPrefix
+	}
+	if err := o.warm(ctx); err != nil {
+		return nil, err
 	}
 	out := make([][]float32, 0, len(texts))
 	// Inputs that can never be embedded are collected across all batches, so that one call names
@@ -219,13 +242,20 @@ func (o *Ollama) locate(ctx context.Context, input []string, offset int, first *
 	return &PermanentError{Reason: first.Reason, Inputs: bad, Err: first.Err}
 }
 
-// call makes one /api/embed request and validates the answer.
+// call makes one /api/embed request, bounded by the batch timeout, and validates the answer.
 func (o *Ollama) call(ctx context.Context, input []string) ([][]float32, error) {
-	cctx, cancel := context.WithTimeout(ctx, o.timeout)
+	return o.callWithin(ctx, input, o.timeout)
+}
+
+func (o *Ollama) callWithin(ctx context.Context, input []string, timeout time.Duration) ([][]float32, error) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	truncate := false
 	resp, err := o.client.Embed(cctx, &api.EmbedRequest{Model: o.model, Input: input, Truncate: &truncate})
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, &TransientError{Reason: fmt.Sprintf("Ollama at %s did not answer within %s", o.host, timeout), Err: err}
+		}
 		return nil, o.classify(ctx, "embed", err)
 	}
 	if len(resp.Embeddings) != len(input) {
@@ -234,6 +264,7 @@ func (o *Ollama) call(ctx context.Context, input []string) ([][]float32, error) 
 	if err := o.checkDims(len(resp.Embeddings[0])); err != nil {
 		return nil, err
 	}
+	o.lastOK.Store(time.Now().UnixNano())
 	want := int(o.dims.Load())
 	for i, v := range resp.Embeddings {
 		if len(v) != want {
@@ -246,6 +277,77 @@ func (o *Ollama) call(ctx context.Context, input []string) ([][]float32, error) 
 		}
 	}
 	return resp.Embeddings, nil
+}
+
+// Check makes the smallest call that proves embedding works now (for a Guard's probes): it asks
+// Ollama whether the model is loaded — a quick question that also tells a hanging server from
+// one that answers — and embeds one short text, allowing the load timeout when the model must
+// be loaded first and the batch timeout otherwise.
+func (o *Ollama) Check(ctx context.Context) error {
+	loaded, err := o.loaded(ctx)
+	if err != nil {
+		return err
+	}
+	timeout := o.timeout
+	if !loaded {
+		timeout = o.loadTimeout
+	}
+	_, err = o.callWithin(ctx, []string{o.spec.docPrefix + "ok"}, timeout)
+	return err
+}
+
+// warm loads the model before a batch when it may have been unloaded since its last call, with
+// the load timeout, so that batch calls can keep a timeout suited to one batch. One caller
+// loads; the others wait for it.
+func (o *Ollama) warm(ctx context.Context) error {
+	if time.Since(time.Unix(0, o.lastOK.Load())) < coldAfter {
+		return nil
+	}
+	o.warmMu.Lock()
+	defer o.warmMu.Unlock()
+	if time.Since(time.Unix(0, o.lastOK.Load())) < coldAfter {
+		return nil // another caller loaded it meanwhile
+	}
+	loaded, err := o.loaded(ctx)
+	if err != nil {
+		return err
+	}
+	if loaded {
+		return nil
+	}
+	_, err = o.callWithin(ctx, []string{o.spec.docPrefix + "ok"}, o.loadTimeout)
+	return err
+}
+
+// loaded asks Ollama (within pingTimeout) whether the model is loaded now.
+func (o *Ollama) loaded(ctx context.Context) (bool, error) {
+	wait := min(pingTimeout, o.timeout)
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	ps, err := o.client.ListRunning(pctx)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return false, &TransientError{Reason: fmt.Sprintf("Ollama at %s did not answer within %s", o.host, wait), Err: err}
+		}
+		var se api.StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
+			return false, nil // an Ollama too old to say: treat the model as not loaded
+		}
+		return false, o.classify(ctx, "ps", err)
+	}
+	want := canonicalModel(o.model)
+	for _, m := range ps.Models {
+		if canonicalModel(m.Name) == want || canonicalModel(m.Model) == want {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// canonicalModel drops the default tag: "nomic-embed-text" and "nomic-embed-text:latest" are
+// one model.
+func canonicalModel(name string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ":latest")
 }
 
 // checkDims learns the model's size on first sight, or compares it with what is expected.
@@ -296,7 +398,7 @@ func (o *Ollama) classify(ctx context.Context, op string, err error) error {
 		return &PermanentError{Reason: fmt.Sprintf("Ollama at %s refused access (HTTP %d); check OLLAMA_HOST points at an Ollama you may use", o.host, ae.StatusCode), Err: ae}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return &TransientError{Reason: fmt.Sprintf("Ollama at %s did not answer within %s; it may be loading the model — retry later or raise the timeout", o.host, o.timeout), Err: err}
+		return &TransientError{Reason: fmt.Sprintf("Ollama at %s did not answer in time", o.host), Err: err}
 	}
 	return &TransientError{Reason: fmt.Sprintf("cannot reach Ollama at %s; start it (`ollama serve`) or set OLLAMA_HOST", o.host), Err: err}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cairn-mcp/cairn/internal/callerr"
+	"github.com/cairn-mcp/cairn/internal/db"
 )
 
 // InputError is a problem with the caller's SQL or parameters: the caller should change the call.
@@ -23,7 +24,7 @@ func IsInputError(err error) bool {
 		return true
 	}
 	var pe *pgconn.PgError
-	return errors.As(err, &pe)
+	return errors.As(err, &pe) && db.AsOutage(err) == nil
 }
 
 // describePgError renders a server error for a model to act on: message, SQLSTATE, where in the
@@ -60,9 +61,13 @@ func describePgError(e *pgconn.PgError, sqlText string, offset int) string {
 	return b.String()
 }
 
-// wrapPgError turns a server error into an InputError with the description above; other errors
-// (connection lost, context cancelled) are returned as they are, with context.
+// wrapPgError turns a server error about the statement into an InputError with the description
+// above, and a failure to reach the database into a *db.Outage (see db.AsOutage); other errors
+// (a cancelled context) are returned with context.
 func wrapPgError(err error, what, sqlText string, offset int) error {
+	if o := db.AsOutage(err); o != nil {
+		return o
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return &InputError{Msg: what + ": " + describePgError(pe, sqlText, offset)}
@@ -70,5 +75,15 @@ func wrapPgError(err error, what, sqlText string, offset int) error {
 	if pgconn.Timeout(err) {
 		return fmt.Errorf("%s: cancelled or timed out before the database answered: %w", what, err)
 	}
-	return fmt.Errorf("%s: the database connection failed, so the statement may not have run; retry once PostgreSQL answers again (pg_isready, /readyz): %w", what, err)
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// noEffect is wrapPgError for failures that cannot have changed anything: a read, or a
+// transaction that never reached COMMIT.
+func noEffect(err error) error {
+	var o *db.Outage
+	if errors.As(err, &o) {
+		return o.NoEffect()
+	}
+	return err
 }

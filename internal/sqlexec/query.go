@@ -67,7 +67,7 @@ func (r *Runner) read(ctx context.Context, dst []byte, text string, limit bool, 
 	sendReset(p)
 	if err := p.Flush(); err != nil {
 		pl.finish(0)
-		return dst, wrapPgError(err, "query", text, 0)
+		return dst, noEffect(wrapPgError(err, "query", text, 0))
 	}
 	start := len(dst)
 	dst, qerr := r.readQuery(p, dst, 1+len(setup))
@@ -80,7 +80,7 @@ func (r *Runner) read(ctx context.Context, dst []byte, text string, limit bool, 
 	}
 	pl.finish(2)
 	if qerr != nil {
-		return dst[:start], wrapPgError(qerr, "query", text, offset)
+		return dst[:start], noEffect(wrapPgError(qerr, "query", text, offset))
 	}
 	return dst, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/pgjson"
 )
 
@@ -166,6 +167,9 @@ func (r *Runner) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("waiting for a database connection: %w", ctx.Err())
+		}
+		if o := db.AsOutage(err); o != nil {
+			return nil, o
 		}
 		return nil, fmt.Errorf("database unavailable (nothing was run; retry once it is back): %w", err)
 	}

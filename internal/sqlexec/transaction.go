@@ -65,7 +65,7 @@ func (r *Runner) Transaction(ctx context.Context, dst []byte, stmts []TxStatemen
 	if err := pg.Exec(ctx, "BEGIN").Close(); err != nil {
 		pg.Close(context.Background())
 		conn.Release()
-		return dst, wrapPgError(err, "transaction: begin", "", 0)
+		return dst, noEffect(wrapPgError(err, "transaction: begin", "", 0))
 	}
 	start := len(dst)
 	dst, terr := r.runTx(ctx, pg, dst, stmts, parsed)
@@ -90,6 +90,8 @@ func (r *Runner) Transaction(ctx context.Context, dst []byte, stmts []TxStatemen
 		return dst, terr
 	}
 	if cerr != nil {
+		// A statement error at COMMIT (a deferred constraint) rolled everything back; a lost
+		// connection leaves the outcome unknown, and the outage says so.
 		return dst[:start], wrapPgError(cerr, "transaction: commit failed, nothing was committed", "", 0)
 	}
 	if slices.ContainsFunc(parsed, changesTypes) {
@@ -110,7 +112,7 @@ func (r *Runner) runTx(ctx context.Context, pg *pgconn.PgConn, dst []byte, stmts
 		}
 		vals, err := r.bind(ctx, pg, parsed[i].Text, params)
 		if err != nil {
-			return dst, fmt.Errorf("statements[%d]: %w (nothing was committed)", i, err)
+			return dst, noEffect(fmt.Errorf("statements[%d]: %w (nothing was committed)", i, err))
 		}
 		if i > 0 {
 			dst = append(dst, ',')
@@ -118,7 +120,7 @@ func (r *Runner) runTx(ctx context.Context, pg *pgconn.PgConn, dst []byte, stmts
 		rr := pg.ExecParams(ctx, parsed[i].Text, vals, nil, nil, nil)
 		dst, err = r.writeCommandResult(dst, rr, parsed[i], &rows[i])
 		if err != nil {
-			return dst, wrapPgError(err, fmt.Sprintf("statements[%d] failed, nothing was committed", i), parsed[i].Text, 0)
+			return dst, noEffect(wrapPgError(err, fmt.Sprintf("statements[%d] failed, nothing was committed", i), parsed[i].Text, 0))
 		}
 	}
 	return append(dst, `],"committed":true}`...), nil

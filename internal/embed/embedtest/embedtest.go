@@ -49,6 +49,10 @@ type Server struct {
 	delay       time.Duration
 	maxChars    int
 	unreachable bool
+	unloaded    map[string]bool // models not loaded now (all are loaded until Unload)
+	loadDelay   time.Duration
+	inFlight    int // /api/embed calls being answered, delays included
+	maxInFlight int
 	calls       int
 	inputs      int
 	requests    []Request
@@ -60,7 +64,7 @@ const maxRecorded = 4096
 
 // New starts a stand-in on 127.0.0.1 serving nomic-embed-text at 768 dimensions. Close it when done.
 func New() *Server {
-	s := &Server{models: map[string]int{canonical(embed.DefaultModel): 768}}
+	s := &Server{models: map[string]int{canonical(embed.DefaultModel): 768}, unloaded: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("HEAD /{$}", s.root)
 	mux.HandleFunc("GET /{$}", s.root)
@@ -69,6 +73,7 @@ func New() *Server {
 	mux.HandleFunc("GET /api/tags", s.tags)
 	mux.HandleFunc("HEAD /api/tags", s.tags)
 	mux.HandleFunc("POST /api/show", s.show)
+	mux.HandleFunc("GET /api/ps", s.ps)
 	mux.HandleFunc("POST /api/embed", s.embed)
 	mux.HandleFunc("POST /api/chat", s.chatHandler)
 	s.srv = httptest.NewServer(s.gate(mux))
@@ -129,6 +134,38 @@ func (s *Server) SetUnreachable(down bool) {
 	s.unreachable = down
 }
 
+// Unload unloads every model, as Ollama does minutes after its last use: the next /api/embed
+// call of a model loads it, which takes the load delay (SetLoadDelay) first.
+func (s *Server) Unload() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for m := range s.models {
+		s.unloaded[m] = true
+	}
+}
+
+// SetLoadDelay sets how long the first /api/embed call of an unloaded model takes to load it.
+func (s *Server) SetLoadDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loadDelay = d
+}
+
+// MaxInFlight returns the most /api/embed calls answered at once since the last ResetMaxInFlight
+// (or since the start), delays included.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
+// ResetMaxInFlight starts counting MaxInFlight again from the calls in flight now.
+func (s *Server) ResetMaxInFlight() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxInFlight = s.inFlight
+}
+
 // Calls returns how many /api/embed calls were received (failed ones included).
 func (s *Server) Calls() int {
 	s.mu.Lock()
@@ -166,6 +203,15 @@ func (s *Server) gate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		down, delay := s.unreachable, s.delay
+		if r.URL.Path == "/api/embed" {
+			s.inFlight++
+			s.maxInFlight = max(s.maxInFlight, s.inFlight)
+			defer func() {
+				s.mu.Lock()
+				s.inFlight--
+				s.mu.Unlock()
+			}()
+		}
 		s.mu.Unlock()
 		if down {
 			if hj, ok := w.(http.Hijacker); ok {
@@ -230,6 +276,25 @@ func (s *Server) tags(w http.ResponseWriter, r *http.Request) {
 			Digest:  fmt.Sprintf("%064x", len(name)),
 			Details: details{Format: "gguf", Family: "nomic-bert", Families: []string{"nomic-bert"}, ParameterSize: "137M", QuantizationLevel: "F16"},
 		})
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"models": list})
+}
+
+// ps lists the models loaded now, as /api/ps does.
+func (s *Server) ps(w http.ResponseWriter, r *http.Request) {
+	type model struct {
+		Name      string    `json:"name"`
+		Model     string    `json:"model"`
+		Size      int64     `json:"size"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	s.mu.Lock()
+	list := []model{}
+	for name := range s.models {
+		if !s.unloaded[name] {
+			list = append(list, model{Name: name, Model: name, Size: 274302450, ExpiresAt: time.Now().Add(5 * time.Minute).UTC()})
+		}
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"models": list})
@@ -316,6 +381,10 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 	}
 	dims, ok := s.models[canonical(req.Model)]
 	maxChars := s.maxChars
+	load := time.Duration(0)
+	if ok && !fail && s.unloaded[canonical(req.Model)] {
+		load = s.loadDelay
+	}
 	s.mu.Unlock()
 
 	if fail {
@@ -326,6 +395,18 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("model '%s' not found", req.Model))
 		return
 	}
+	if load > 0 {
+		t := time.NewTimer(load)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return // the load is abandoned with the call, as Ollama abandons it
+		}
+	}
+	s.mu.Lock()
+	delete(s.unloaded, canonical(req.Model))
+	s.mu.Unlock()
 	truncate := req.Truncate == nil || *req.Truncate
 	b, err := embed.NewBuiltin(dims)
 	if err != nil {
