@@ -18,7 +18,8 @@ const (
 // MaxBuckets bounds one series (e.g. 1,000 hours is about six weeks).
 const MaxBuckets = 1000
 
-// PercentileMethod says how p50/p95 are computed; the tool description and README repeat it.
+// PercentileMethod says how p50/p95 are computed; every result and the README carry it, the tool
+// description its bound.
 const PercentileMethod = "estimated from merged log-scale histograms of durations (8 bins per doubling), with percentile_cont's definition: within 9.05% of the exact value (one bin), clamped to the observed min/max"
 
 // Histogram bins (sql/migrations/0004: cairn_duration_bin): bin 0 is 0 ms, bin i >= 1 covers

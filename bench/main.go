@@ -42,6 +42,7 @@ func main() {
 	kn := flag.Int("kn", 100000, "entities in the knowledge search benchmark")
 	kpipe := flag.Int("kpipeline", 5000, "entities written in each knowledge embed-pipeline run")
 	knowledgeOnly := flag.Bool("knowledge-only", false, "run only the knowledge-graph benchmarks")
+	toolsOnly := flag.Bool("tools-only", false, "measure only the size of tools/list per toolset")
 	recoveryOnly := flag.Bool("recovery-only", false, "run only the recovery benchmarks of the embed pipeline")
 	fairnessOnly := flag.Bool("fairness-only", false, "run only the fairness benchmark: another caller's latency while one runs 30 slow calls")
 	ro := recoveryOpts{}
@@ -82,7 +83,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -recovery-phase must be at least 5s and -recovery-rows at least 100")
 		os.Exit(2)
 	}
-	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}, ro); err != nil {
+	if err := run(context.Background(), *n, *starts, *depth, knowledgeOpts{entities: *kn, pipelineRows: *kpipe, only: *knowledgeOnly}, ro, *toolsOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -96,7 +97,7 @@ type knowledgeOpts struct {
 	only                   bool
 }
 
-func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recoveryOpts) error {
+func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recoveryOpts, toolsOnly bool) error {
 	admin, err := pgx.Connect(ctx, os.Getenv("DATABASE_URL"))
 	if err != nil {
 		return fmt.Errorf("connect (run through `make bench`, which starts PostgreSQL): %w", err)
@@ -133,6 +134,14 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 		return err
 	}
 	defer os.RemoveAll(filepath.Dir(bin))
+	toolSizes, err := toolListSizes(ctx, bin, url)
+	if err != nil {
+		return err
+	}
+	if toolsOnly {
+		printToolList(os.Stdout, toolSizes)
+		return nil
+	}
 	if ro.only {
 		return runRecovery(ctx, admin, bin, ro)
 	}
@@ -282,6 +291,7 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 	printCheckpoints(os.Stdout, checkpoints)
 	printAgents(os.Stdout, agentFigures)
 	printKnowledge(os.Stdout, knowledgeFigures)
+	printToolList(os.Stdout, toolSizes)
 	if err := runFairness(ctx, bin, url); err != nil {
 		return fmt.Errorf("fairness benchmark: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -194,6 +195,26 @@ func (s *Store) ListWorkflows(ctx context.Context, p ListWorkflowsParams) ([]Wor
 		next = encodeCursor(last.UpdatedAt, last.ID)
 	}
 	return ws, next, nil
+}
+
+// WorkflowIDs returns, by id, up to limit ids of workflows that start with prefix: what a
+// client completing a workflow id is offered.
+func (s *Store) WorkflowIDs(ctx context.Context, prefix string, limit int) ([]string, error) {
+	if !utf8.ValidString(prefix) || strings.ContainsRune(prefix, 0) {
+		return []string{}, nil // no id starts with what PostgreSQL text cannot hold
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id FROM workflows WHERE left(id, length($1)) = $1 ORDER BY id LIMIT $2`, prefix, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list workflow ids: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list workflow ids: %w", err)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
 }
 
 func validStatus(s string) bool {

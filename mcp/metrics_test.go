@@ -137,9 +137,9 @@ func TestMetricsToolCalls(t *testing.T) {
 	ok(t, cs, "query", map[string]any{"sql": "SELECT 2"})
 	ok(t, cs, "list_schemas", map[string]any{})
 	fails(t, cs, "query", map[string]any{"sql": "SELEC 1"}, "syntax")                        // PostgreSQL rejects it
-	fails(t, cs, "query", map[string]any{"sql": "SELECT 1", "bogus": 1}, "unknown argument") // decodeArgs
-	fails(t, cs, "query", map[string]any{"sql": 5}, "got JSON number")                       // decodeArgs
-	fails(t, cs, "describe_table", map[string]any{"table": 5}, "arguments")                  // the SDK's schema check
+	fails(t, cs, "query", map[string]any{"sql": "SELECT 1", "bogus": 1}, "unknown argument") // the argument check
+	fails(t, cs, "query", map[string]any{"sql": 5}, "must be a string")                      // of every tool
+	fails(t, cs, "describe_table", map[string]any{"table": 5}, "must be a string")
 	if _, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "no_such_tool_x1", Arguments: map[string]any{}}); err == nil {
 		t.Fatal("unknown tool: want a protocol error")
 	}

@@ -34,7 +34,7 @@ Report: what each main table holds, how the tables relate (the join columns), ro
 	}, func(_ context.Context, req *sdk.GetPromptRequest) (*sdk.GetPromptResult, error) {
 		sql := req.Params.Arguments["sql"]
 		if sql == "" {
-			return nil, fmt.Errorf("argument sql is required: the slow SELECT statement")
+			return nil, invalidParams("argument sql is required: the slow SELECT statement")
 		}
 		text := fmt.Sprintf(`Diagnose why this query is slow:
 

@@ -37,17 +37,17 @@ func (s *Server) readTableResource(ctx context.Context, req *sdk.ReadResourceReq
 	rest, ok := strings.CutPrefix(uri, tableURIPrefix)
 	parts := strings.Split(rest, "/")
 	if !ok || len(parts) != 2 {
-		return nil, sdk.ResourceNotFoundError(uri)
+		return nil, resourceNotFound(req, uri, "")
 	}
 	schema, err1 := url.PathUnescape(parts[0])
 	table, err2 := url.PathUnescape(parts[1])
 	if err1 != nil || err2 != nil || schema == "" || table == "" {
-		return nil, sdk.ResourceNotFoundError(uri)
+		return nil, resourceNotFound(req, uri, "")
 	}
 	t, err := catalog.DescribeTable(ctx, s.pool, schema, table)
 	if err != nil {
 		if _, ok := err.(*catalog.NotFoundError); ok {
-			return nil, sdk.ResourceNotFoundError(uri)
+			return nil, resourceNotFound(req, uri, err.Error())
 		}
 		return nil, fmt.Errorf("read %s: %w", uri, err)
 	}

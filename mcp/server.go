@@ -84,6 +84,8 @@ type Server struct {
 	admit *admission
 	// system is Options.System.
 	system *pgxpool.Pool
+	// args holds each tool's input schema for the argument check (args.go); written by New only.
+	args map[string]argSpec
 }
 
 // instructions tell the client's model what the enabled toolsets are for.
@@ -124,6 +126,7 @@ func New(opts Options) *Server {
 		Instructions: instructions(opts.Config),
 		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
 	}
+	sopts.CompletionHandler = s.complete
 	if s.cfg.HasToolset("checkpoint") {
 		s.enableWorkflowSubscriptions(sopts)
 	}
@@ -151,6 +154,9 @@ func New(opts Options) *Server {
 			return out, err
 		})
 	}
+	// Innermost: what the permissions, the audit log and the metrics see of a call with wrong
+	// arguments is the tool error it ends with.
+	s.srv.AddReceivingMiddleware(s.checkArguments)
 	s.srv.AddReceivingMiddleware(s.calls.middleware)
 	// Inside the metrics (a denial counts as a tool error) and whatever fills in the caller.
 	s.access = newAccess(s.cfg, opts.Permissions, opts.Pool, opts.Logger)
@@ -159,6 +165,9 @@ func New(opts Options) *Server {
 	s.srv.AddReceivingMiddleware(s.admit.middleware(s.access.callerOf))
 	// Before the tools look: requests over SSE get the caller's TokenInfo in req.Extra too.
 	s.srv.AddReceivingMiddleware(sseTokenInfo)
+	// Every error on its way out gets a JSON-RPC code; a stateless HTTP session is offered only
+	// what it can be sent.
+	s.srv.AddReceivingMiddleware(protocolErrors(opts.Logger), truthfulCapabilities)
 	// Added last, so outermost: its timing covers the other middleware too.
 	src := MetricsSources{Pools: map[string]*pgxpool.Pool{}, Agents: totals}
 	if opts.Pool != nil {

@@ -238,17 +238,17 @@ func TestBadArgumentsGetClearToolErrors(t *testing.T) {
 		args  map[string]any
 		wants []string
 	}{
-		{"query", map[string]any{}, []string{"sql is required"}},
+		{"query", map[string]any{}, []string{`missing argument "sql"`, "query takes sql and optionally params"}},
 		{"query", map[string]any{"sql": "   "}, []string{"sql is required"}},
 		{"query", map[string]any{"sql": 5}, []string{"sql"}},
-		{"query", map[string]any{"sql": "SELECT 1", "parms": []any{1}}, []string{"parms"}},
+		{"query", map[string]any{"sql": "SELECT 1", "parms": []any{1}}, []string{`unknown argument "parms" (did you mean "params"?)`}},
 		{"query", map[string]any{"sql": "SELECT $1::int", "params": "1"}, []string{"params"}},
 		{"query", map[string]any{"sql": "SELECT $1::int, $2::int", "params": []any{1}}, []string{"parameter"}},
 		{"query", map[string]any{"sql": "SELECT $1::int", "params": []any{"abc"}}, []string{"invalid input syntax", "22P02"}},
 		{"query", map[string]any{"sql": "SELEC 1"}, []string{"syntax error"}},
 		{"query", map[string]any{"sql": "SELECT * FROM nope"}, []string{"nope", "does not exist"}},
 		{"query", map[string]any{"sql": "SELECT nope FROM agents"}, []string{"nope", "describe_table", `at character 8, near "SELECT nope FROM agents"`}},
-		{"execute", map[string]any{}, []string{"sql is required"}},
+		{"execute", map[string]any{}, []string{`missing argument "sql"`}},
 		{"execute", map[string]any{"sql": "INSERT INTO agents (agent_id) VALUES ($1)", "params": []any{"x"}}, []string{"not-null", "template"}},
 		{"transaction", map[string]any{}, []string{"statements"}},
 		{"transaction", map[string]any{"statements": []any{}}, []string{"statements is empty"}},
@@ -265,7 +265,7 @@ func TestBadArgumentsGetClearToolErrors(t *testing.T) {
 		{"list_schemas", map[string]any{"bogus": 1}, []string{"bogus"}},
 		{"server_info", map[string]any{"verbose": true}, []string{"verbose"}},
 		{"db_identity", map[string]any{"x": 1}, []string{"x"}},
-		{"list_tables", map[string]any{"exact": "yes"}, []string{"exact"}},
+		{"list_tables", map[string]any{"exact": "yes"}, []string{`argument "exact" must be a boolean`, "list_tables takes optionally schema, exact"}},
 		{"insert_vector", map[string]any{"table": "agents", "embedding_column": "template", "embedding": []any{1}}, []string{"not a vector"}},
 	}
 	for _, tc := range tests {

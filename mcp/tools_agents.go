@@ -13,30 +13,30 @@ import (
 
 // AgentRegisterArgs are the arguments of agent_register.
 type AgentRegisterArgs struct {
-	AgentID  string          `json:"agent_id,omitempty" jsonschema:"your own id for the agent; default a new time-ordered id"`
-	Name     string          `json:"name,omitempty" jsonschema:"a readable name"`
-	Template string          `json:"template" jsonschema:"the kind of agent, e.g. researcher; metrics are grouped by it"`
-	Metadata json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object of your own"`
+	AgentID  string          `json:"agent_id,omitempty" jsonschema:"default a new id"`
+	Name     string          `json:"name,omitempty"`
+	Template string          `json:"template" jsonschema:"the kind of agent, e.g. researcher"`
+	Metadata json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object"`
 }
 
 // AgentUpdateArgs are the arguments of agent_update.
 type AgentUpdateArgs struct {
-	AgentID    string          `json:"agent_id" jsonschema:"the agent"`
-	State      *string         `json:"state,omitempty" jsonschema:"the new state, e.g. running or completed (status is the same value)"`
-	TokensUsed *int64          `json:"tokens_used,omitempty" jsonschema:"the agent's new token total (agent_record_execution adds to it for you)"`
-	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object merged key by key into the agent's metadata"`
+	AgentID    string          `json:"agent_id"`
+	State      *string         `json:"state,omitempty" jsonschema:"e.g. running"`
+	TokensUsed *int64          `json:"tokens_used,omitempty" jsonschema:"the new total"`
+	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"merged key by key"`
 }
 
 // AgentIDArgs name one agent.
 type AgentIDArgs struct {
-	AgentID string `json:"agent_id" jsonschema:"the agent"`
+	AgentID string `json:"agent_id"`
 }
 
 // AgentListArgs are the arguments of agent_list.
 type AgentListArgs struct {
-	State    string `json:"state,omitempty" jsonschema:"only agents in this state, e.g. running"`
-	Template string `json:"template,omitempty" jsonschema:"only agents of this template"`
-	Limit    int    `json:"limit,omitempty" jsonschema:"how many (default 50, at most 1000)"`
+	State    string `json:"state,omitempty"`
+	Template string `json:"template,omitempty"`
+	Limit    int    `json:"limit,omitempty" jsonschema:"default 50, at most 1000"`
 }
 
 // AgentListResult lists agents, most recently updated first.
@@ -46,24 +46,24 @@ type AgentListResult struct {
 
 // AgentRecordArgs are the arguments of agent_record_execution.
 type AgentRecordArgs struct {
-	AgentID        string   `json:"agent_id" jsonschema:"the agent that ran"`
-	WorkflowID     string   `json:"workflow_id,omitempty" jsonschema:"the workflow it ran in"`
-	TokensIn       int64    `json:"tokens_in" jsonschema:"prompt tokens, 0 or more"`
-	TokensOut      int64    `json:"tokens_out" jsonschema:"completion tokens, 0 or more"`
-	DurationMS     int64    `json:"duration_ms" jsonschema:"how long it ran, in milliseconds"`
-	CostUSD        *float64 `json:"cost_usd,omitempty" jsonschema:"what it cost in US dollars; default 0"`
+	AgentID        string   `json:"agent_id"`
+	WorkflowID     string   `json:"workflow_id,omitempty"`
+	TokensIn       int64    `json:"tokens_in"`
+	TokensOut      int64    `json:"tokens_out"`
+	DurationMS     int64    `json:"duration_ms"`
+	CostUSD        *float64 `json:"cost_usd,omitempty"`
 	Outcome        string   `json:"outcome" jsonschema:"success, failure, timeout or cancelled"`
-	Error          string   `json:"error,omitempty" jsonschema:"what went wrong, for failures"`
-	IdempotencyKey string   `json:"idempotency_key,omitempty" jsonschema:"the same key again returns the first recording and adds nothing: safe retries"`
+	Error          string   `json:"error,omitempty"`
+	IdempotencyKey string   `json:"idempotency_key,omitempty" jsonschema:"a retry with the same key adds nothing"`
 }
 
 // AgentMetricsArgs are the arguments of agent_metrics.
 type AgentMetricsArgs struct {
-	Template string `json:"template,omitempty" jsonschema:"only agents of this template"`
-	AgentID  string `json:"agent_id,omitempty" jsonschema:"only this agent"`
-	Since    string `json:"since,omitempty" jsonschema:"RFC 3339 time with any offset, e.g. 2026-11-01T00:00:00Z or 2026-11-01T05:30:00+05:30, or a date (UTC midnight); rounded down to its UTC bucket; default 30 days (day) or 48 hours (hour) before until"`
-	Until    string `json:"until,omitempty" jsonschema:"RFC 3339 time or date, exclusive, rounded up to the end of its UTC bucket; default now"`
-	Bucket   string `json:"bucket" jsonschema:"hour or day (UTC)"`
+	Template string `json:"template,omitempty"`
+	AgentID  string `json:"agent_id,omitempty"`
+	Since    string `json:"since,omitempty" jsonschema:"RFC 3339 or date; default 30 days back (48 h by hour)"`
+	Until    string `json:"until,omitempty" jsonschema:"exclusive; default now"`
+	Bucket   string `json:"bucket" jsonschema:"hour or day"`
 }
 
 // parseTime reads an RFC 3339 time (any offset) or a bare date, which is midnight UTC.
@@ -89,32 +89,29 @@ func (s *Server) addAgentTools() {
 	ag := s.agents
 	ro, write := readAnnotations(), writeAnnotations()
 	addTool(s, &sdk.Tool{Name: "agent_register", Title: "Register an agent", Annotations: write,
-		Description: `Register an agent under a template (the kind of agent; metrics group by it), in state "registered". An agent_id that exists is refused.
-Example: {"agent_id": "agent-abc123", "name": "researcher #1", "template": "researcher"}`},
+		Description: `Register an agent; metrics group agents by template. Example: {"agent_id": "agent-1", "template": "researcher"}`},
 		func(ctx context.Context, in AgentRegisterArgs) (*agents.Agent, error) {
 			return ag.Register(ctx, agents.RegisterParams{AgentID: in.AgentID, Name: in.Name, Template: in.Template, Metadata: in.Metadata, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "agent_update", Title: "Update an agent", Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true, OpenWorldHint: ptr(false)},
-		Description: `Change an agent's state (e.g. running, completed), token total and/or metadata (merged key by key). Recorded in the agent's history.
-Example: {"agent_id": "agent-abc123", "state": "running"}`},
+		Description: `Change an agent's state, token total or metadata. Example: {"agent_id": "agent-1", "state": "running"}`},
 		func(ctx context.Context, in AgentUpdateArgs) (*agents.Agent, error) {
 			return ag.Update(ctx, agents.UpdateParams{AgentID: in.AgentID, State: in.State, TokensUsed: in.TokensUsed, Metadata: in.Metadata, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "agent_get", Title: "Get an agent", Annotations: ro,
-		Description: `Get an agent: template, state, token total, metadata, last workflow. Example: {"agent_id": "agent-abc123"}`},
+		Description: `Get an agent. Example: {"agent_id": "agent-1"}`},
 		func(ctx context.Context, in AgentIDArgs) (*agents.Agent, error) {
 			return ag.Get(ctx, in.AgentID)
 		})
 	addTool(s, &sdk.Tool{Name: "agent_list", Title: "List agents", Annotations: ro,
-		Description: `List agents, most recently updated first, by state and template. Example: {"state": "running", "template": "researcher"}`},
+		Description: `Agents, most recently updated first. Example: {"template": "researcher"}`},
 		func(ctx context.Context, in AgentListArgs) (AgentListResult, error) {
 			as, err := ag.List(ctx, agents.ListParams{State: in.State, Template: in.Template, Limit: in.Limit})
 			return AgentListResult{Agents: nonNil(as)}, err
 		})
 	addTool(s, &sdk.Tool{Name: "agent_record_execution", Title: "Record an execution", Annotations: write,
-		Description: `Record one execution of an agent — tokens in and out, duration, cost, outcome (success, failure, timeout or cancelled), error — and add its tokens to the agent's tokens_used, atomically. Pass idempotency_key to make retries safe.
-Example: {"agent_id": "agent-abc123", "tokens_in": 1200, "tokens_out": 300, "duration_ms": 4200, "cost_usd": 0.0135, "outcome": "success"}
-Returns {"execution_id", "agent_id", "agent_tokens_used", "duplicate", "created_at"}.`},
+		Description: `Record one run of an agent and add its tokens to its total; with idempotency_key a retry adds nothing.
+Example: {"agent_id": "agent-1", "tokens_in": 1200, "tokens_out": 300, "duration_ms": 4200, "outcome": "success"}`},
 		func(ctx context.Context, in AgentRecordArgs) (agents.Recorded, error) {
 			cost := 0.0
 			if in.CostUSD != nil {
@@ -124,10 +121,7 @@ Returns {"execution_id", "agent_id", "agent_tokens_used", "duplicate", "created_
 				DurationMS: in.DurationMS, CostUSD: cost, Outcome: in.Outcome, Error: in.Error, IdempotencyKey: in.IdempotencyKey, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "agent_metrics", Title: "Agent metrics", Annotations: ro,
-		Description: `Executions, tokens, cost, success rate and p50/p95 duration per UTC hour or day, empty buckets included, plus totals — for a template, an agent, or everything.
-Buckets are UTC: since is rounded down to the start of its bucket, until up to the end of its bucket; times may carry any offset (2026-11-20T05:30:00+05:30 is 00:00 UTC).
-Read from hourly/daily rollups, so a month costs the same with a thousand executions or millions. Percentiles are ` + agents.PercentileMethod + `.
-Example: {"template": "researcher", "bucket": "day", "since": "2026-11-01T00:00:00Z"}`},
+		Description: `Runs, tokens, cost, success rate and p50/p95 duration (within 9.05%) per UTC hour or day, with totals. Example: {"template": "researcher", "bucket": "day"}`},
 		func(ctx context.Context, in AgentMetricsArgs) (*agents.Metrics, error) {
 			since, err := parseTime("since", in.Since)
 			if err != nil {

@@ -19,8 +19,8 @@ type ListSchemasResult struct {
 
 // ListTablesArgs are the arguments of list_tables.
 type ListTablesArgs struct {
-	Schema string `json:"schema,omitempty" jsonschema:"schema to list (default public)"`
-	Exact  bool   `json:"exact,omitempty" jsonschema:"count every table's rows exactly with count(*), which is slow on big tables (default: exact for small tables, the planner's estimate for big ones)"`
+	Schema string `json:"schema,omitempty" jsonschema:"default public"`
+	Exact  bool   `json:"exact,omitempty" jsonschema:"count(*) even big tables"`
 }
 
 // ListTablesResult lists the tables of a schema.
@@ -31,8 +31,8 @@ type ListTablesResult struct {
 
 // TableArgs name one table.
 type TableArgs struct {
-	Table  string `json:"table" jsonschema:"table name, e.g. workflows (or schema.table)"`
-	Schema string `json:"schema,omitempty" jsonschema:"schema of the table (default: the search path, usually public)"`
+	Table  string `json:"table" jsonschema:"or schema.table"`
+	Schema string `json:"schema,omitempty"`
 }
 
 // IndexesResult lists a table's indexes.
@@ -51,49 +51,47 @@ type ForeignKeysResult struct {
 
 func (s *Server) addCatalogTools() {
 	ro := readAnnotations()
-	sdk.AddTool(s.srv, &sdk.Tool{
+	addTool(s, &sdk.Tool{
 		Name:        "list_schemas",
 		Title:       "List schemas",
-		Description: `List the database's schemas (pg_catalog, information_schema and temporary schemas left out, though they can be queried) with their owner and table count. Example: {}`,
+		Description: `The schemas, without the system ones. Example: {}`,
 		Annotations: ro,
-	}, typed(s, "list_schemas", func(ctx context.Context, _ ListSchemasArgs) (ListSchemasResult, error) {
+	}, func(ctx context.Context, _ ListSchemasArgs) (ListSchemasResult, error) {
 		sc, err := catalog.ListSchemas(ctx, s.pool)
 		return ListSchemasResult{Schemas: nonNil(sc)}, err
-	}))
-	sdk.AddTool(s.srv, &sdk.Tool{
-		Name:  "list_tables",
-		Title: "List tables",
-		Description: `List the tables, views and materialized views of a schema (default public) with their row counts.
-Each entry says whether row_count is exact (count(*)) or the planner's estimate (row_count_exact: false, for big tables). Example: {"schema": "public"}`,
+	})
+	addTool(s, &sdk.Tool{
+		Name:        "list_tables",
+		Title:       "List tables",
+		Description: `A schema's tables and views with row counts, estimated for big tables unless exact. Example: {"schema": "public"}`,
 		Annotations: ro,
-	}, typed(s, "list_tables", func(ctx context.Context, in ListTablesArgs) (ListTablesResult, error) {
+	}, func(ctx context.Context, in ListTablesArgs) (ListTablesResult, error) {
 		schema := in.Schema
 		if schema == "" {
 			schema = "public"
 		}
 		ts, err := catalog.ListTables(ctx, s.pool, schema, in.Exact)
 		return ListTablesResult{Schema: schema, Tables: nonNil(ts)}, err
-	}))
-	sdk.AddTool(s.srv, &sdk.Tool{
-		Name:  "describe_table",
-		Title: "Describe a table",
-		Description: `Describe a table's structure: columns (name, type, nullable, default, is_primary_key, unique) in order, primary key and indexes.
-Example: {"table": "workflows"}`,
+	})
+	addTool(s, &sdk.Tool{
+		Name:        "describe_table",
+		Title:       "Describe a table",
+		Description: `A table's columns, primary key and indexes. Example: {"table": "workflows"}`,
 		Annotations: ro,
-	}, typed(s, "describe_table", func(ctx context.Context, in TableArgs) (*catalog.Table, error) {
+	}, func(ctx context.Context, in TableArgs) (*catalog.Table, error) {
 		schema, table, err := tableArgs(in)
 		if err != nil {
 			return nil, err
 		}
 		t, err := catalog.DescribeTable(ctx, s.pool, schema, table)
 		return t, err
-	}))
-	sdk.AddTool(s.srv, &sdk.Tool{
+	})
+	addTool(s, &sdk.Tool{
 		Name:        "get_indexes",
 		Title:       "List a table's indexes",
-		Description: `List a table's indexes: name, key columns, unique/primary, method (btree, gin, hnsw, ivfflat, …), partial-index predicate, definition and whether it is valid. Example: {"table": "entities"}`,
+		Description: `A table's indexes. Example: {"table": "entities"}`,
 		Annotations: ro,
-	}, typed(s, "get_indexes", func(ctx context.Context, in TableArgs) (IndexesResult, error) {
+	}, func(ctx context.Context, in TableArgs) (IndexesResult, error) {
 		schema, table, err := tableArgs(in)
 		if err != nil {
 			return IndexesResult{}, err
@@ -103,13 +101,13 @@ Example: {"table": "workflows"}`,
 			return IndexesResult{}, err
 		}
 		return IndexesResult{Schema: t.Schema, Table: t.Table, Indexes: nonNil(t.Indexes)}, nil
-	}))
-	sdk.AddTool(s.srv, &sdk.Tool{
+	})
+	addTool(s, &sdk.Tool{
 		Name:        "get_foreign_keys",
 		Title:       "List a table's foreign keys",
-		Description: `List the foreign keys declared on a table: columns, the referenced table and columns, ON UPDATE / ON DELETE actions. Example: {"table": "workflow_steps"}`,
+		Description: `A table's foreign keys. Example: {"table": "workflow_steps"}`,
 		Annotations: ro,
-	}, typed(s, "get_foreign_keys", func(ctx context.Context, in TableArgs) (ForeignKeysResult, error) {
+	}, func(ctx context.Context, in TableArgs) (ForeignKeysResult, error) {
 		schema, table, err := tableArgs(in)
 		if err != nil {
 			return ForeignKeysResult{}, err
@@ -119,14 +117,13 @@ Example: {"table": "workflows"}`,
 			return ForeignKeysResult{}, err
 		}
 		return ForeignKeysResult{Schema: rel.Schema, Table: rel.Table, ForeignKeys: nonNil(rel.References)}, nil
-	}))
-	sdk.AddTool(s.srv, &sdk.Tool{
-		Name:  "find_relationships",
-		Title: "Find related tables",
-		Description: `Find the tables linked to a table through foreign keys, in both directions: "references" (keys on this table pointing elsewhere) and "referenced_by" (keys elsewhere pointing here), with the joining columns — what to JOIN on.
-Example: {"table": "workflows"}`,
+	})
+	addTool(s, &sdk.Tool{
+		Name:        "find_relationships",
+		Title:       "Find related tables",
+		Description: `The tables a table joins to by foreign keys, both ways, with the join columns. Example: {"table": "workflows"}`,
 		Annotations: ro,
-	}, typed(s, "find_relationships", func(ctx context.Context, in TableArgs) (*catalog.Relationships, error) {
+	}, func(ctx context.Context, in TableArgs) (*catalog.Relationships, error) {
 		schema, table, err := tableArgs(in)
 		if err != nil {
 			return nil, err
@@ -137,7 +134,7 @@ Example: {"table": "workflows"}`,
 		}
 		rel.References, rel.ReferencedBy = nonNil(rel.References), nonNil(rel.ReferencedBy)
 		return rel, nil
-	}))
+	})
 }
 
 func tableArgs(in TableArgs) (string, string, error) {

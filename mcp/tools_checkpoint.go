@@ -14,44 +14,44 @@ import (
 
 // WorkflowIDArgs name one workflow.
 type WorkflowIDArgs struct {
-	WorkflowID string `json:"workflow_id" jsonschema:"the workflow (thread) id"`
+	WorkflowID string `json:"workflow_id"`
 }
 
 // WorkflowStartArgs are the arguments of workflow_start.
 type WorkflowStartArgs struct {
-	Name       string          `json:"name" jsonschema:"what the workflow is, e.g. deployment-approval"`
-	Input      json.RawMessage `json:"input,omitempty" jsonschema:"the workflow's input, any JSON"`
-	WorkflowID string          `json:"workflow_id,omitempty" jsonschema:"your own id for it (e.g. a LangGraph thread_id); default a new time-ordered id"`
-	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object of your own"`
+	Name       string          `json:"name"`
+	Input      json.RawMessage `json:"input,omitempty" jsonschema:"any JSON"`
+	WorkflowID string          `json:"workflow_id,omitempty" jsonschema:"your own id, e.g. a thread_id"`
+	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object"`
 }
 
 // CheckpointSaveArgs are the arguments of checkpoint_save.
 type CheckpointSaveArgs struct {
-	WorkflowID      string                    `json:"workflow_id" jsonschema:"the workflow"`
-	NodeID          string                    `json:"node_id" jsonschema:"the node (step) that produced this state"`
-	State           json.RawMessage           `json:"state" jsonschema:"the state, any JSON; an object is stored channel by channel, so unchanged values cost nothing"`
-	Namespace       string                    `json:"namespace,omitempty" jsonschema:"subgraph namespace; default the top level"`
-	ParentID        string                    `json:"parent_id,omitempty" jsonschema:"the checkpoint this one follows; default the newest in the namespace"`
-	ExpectedVersion *int64                    `json:"expected_version,omitempty" jsonschema:"the workflow version you last saw: the save fails with a conflict if another writer saved since"`
-	PendingWrites   []checkpoint.PendingWrite `json:"pending_writes,omitempty" jsonschema:"writes of tasks not yet folded into a checkpoint: [{task_id, channel, value, idx?}]; the first write of a (task_id, idx) wins"`
-	Metadata        json.RawMessage           `json:"metadata,omitempty" jsonschema:"a JSON object of your own; checkpoint_list can filter on it"`
-	IdempotencyKey  string                    `json:"idempotency_key,omitempty" jsonschema:"the same key again returns the first save's checkpoint and writes nothing: safe retries"`
+	WorkflowID      string                    `json:"workflow_id"`
+	NodeID          string                    `json:"node_id" jsonschema:"the step that produced the state"`
+	State           json.RawMessage           `json:"state" jsonschema:"any JSON; unchanged keys cost nothing"`
+	Namespace       string                    `json:"namespace,omitempty" jsonschema:"subgraph; default the top level"`
+	ParentID        string                    `json:"parent_id,omitempty" jsonschema:"default the newest in the namespace"`
+	ExpectedVersion *int64                    `json:"expected_version,omitempty" jsonschema:"the version you last saw"`
+	PendingWrites   []checkpoint.PendingWrite `json:"pending_writes,omitempty" jsonschema:"writes not yet in a checkpoint"`
+	Metadata        json.RawMessage           `json:"metadata,omitempty" jsonschema:"a JSON object; checkpoint_list filters on it"`
+	IdempotencyKey  string                    `json:"idempotency_key,omitempty"`
 }
 
 // CheckpointLoadArgs are the arguments of checkpoint_load.
 type CheckpointLoadArgs struct {
-	WorkflowID   string `json:"workflow_id" jsonschema:"the workflow"`
-	CheckpointID string `json:"checkpoint_id,omitempty" jsonschema:"a checkpoint to load (time travel); default the newest"`
-	Namespace    string `json:"namespace,omitempty" jsonschema:"namespace whose newest checkpoint to load; default the top level"`
+	WorkflowID   string `json:"workflow_id"`
+	CheckpointID string `json:"checkpoint_id,omitempty" jsonschema:"default the newest"`
+	Namespace    string `json:"namespace,omitempty" jsonschema:"default the top level"`
 }
 
 // CheckpointListArgs are the arguments of checkpoint_list.
 type CheckpointListArgs struct {
-	WorkflowID string          `json:"workflow_id" jsonschema:"the workflow"`
-	Namespace  *string         `json:"namespace,omitempty" jsonschema:"only this namespace (\"\" is the top level); default every namespace"`
-	Before     string          `json:"before,omitempty" jsonschema:"a checkpoint id: list the ones before it (the next page)"`
-	Limit      int             `json:"limit,omitempty" jsonschema:"how many (default 50, at most 1000)"`
-	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"only checkpoints whose metadata contains this JSON object"`
+	WorkflowID string          `json:"workflow_id"`
+	Namespace  *string         `json:"namespace,omitempty" jsonschema:"\"\" is the top level; default all"`
+	Before     string          `json:"before,omitempty" jsonschema:"a checkpoint id: list older ones"`
+	Limit      int             `json:"limit,omitempty" jsonschema:"default 50, at most 1000"`
+	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object to match"`
 }
 
 // CheckpointListResult lists checkpoints, newest first, without their state.
@@ -61,34 +61,34 @@ type CheckpointListResult struct {
 
 // WorkflowInterruptArgs are the arguments of workflow_interrupt.
 type WorkflowInterruptArgs struct {
-	WorkflowID string          `json:"workflow_id" jsonschema:"the workflow"`
-	Reason     string          `json:"reason,omitempty" jsonschema:"why it waits, e.g. needs approval"`
+	WorkflowID string          `json:"workflow_id"`
+	Reason     string          `json:"reason,omitempty"`
 	Payload    json.RawMessage `json:"payload,omitempty" jsonschema:"what the human is asked, any JSON"`
 }
 
 // WorkflowResumeArgs are the arguments of workflow_resume.
 type WorkflowResumeArgs struct {
-	WorkflowID string          `json:"workflow_id" jsonschema:"the interrupted workflow"`
-	Response   json.RawMessage `json:"response" jsonschema:"the human's answer, any JSON, e.g. \"Approve\""`
+	WorkflowID string          `json:"workflow_id"`
+	Response   json.RawMessage `json:"response" jsonschema:"any JSON"`
 }
 
 // WorkflowCompleteArgs are the arguments of workflow_complete.
 type WorkflowCompleteArgs struct {
-	WorkflowID string          `json:"workflow_id" jsonschema:"the workflow"`
-	Output     json.RawMessage `json:"output,omitempty" jsonschema:"the result, any JSON"`
+	WorkflowID string          `json:"workflow_id"`
+	Output     json.RawMessage `json:"output,omitempty" jsonschema:"any JSON"`
 }
 
 // WorkflowFailArgs are the arguments of workflow_fail.
 type WorkflowFailArgs struct {
-	WorkflowID string `json:"workflow_id" jsonschema:"the workflow"`
-	Error      string `json:"error" jsonschema:"what went wrong"`
+	WorkflowID string `json:"workflow_id"`
+	Error      string `json:"error"`
 }
 
 // WorkflowListArgs are the arguments of workflow_list.
 type WorkflowListArgs struct {
-	Status string `json:"status,omitempty" jsonschema:"pending, running, interrupted (the inbox of workflows waiting for a human), completed, failed or cancelled"`
-	Name   string `json:"name,omitempty" jsonschema:"only workflows of this name"`
-	Limit  int    `json:"limit,omitempty" jsonschema:"how many (default 50, at most 1000)"`
+	Status string `json:"status,omitempty" jsonschema:"pending, running, interrupted, completed, failed or cancelled"`
+	Name   string `json:"name,omitempty"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"default 50, at most 1000"`
 	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
 }
 
@@ -100,9 +100,9 @@ type WorkflowListResult struct {
 
 // WorkflowHistoryArgs are the arguments of workflow_history.
 type WorkflowHistoryArgs struct {
-	WorkflowID   string `json:"workflow_id" jsonschema:"the workflow"`
-	AfterVersion int64  `json:"after_version,omitempty" jsonschema:"only events after this version (the next page)"`
-	Limit        int    `json:"limit,omitempty" jsonschema:"how many (default 100, at most 1000)"`
+	WorkflowID   string `json:"workflow_id"`
+	AfterVersion int64  `json:"after_version,omitempty" jsonschema:"the last version seen"`
+	Limit        int    `json:"limit,omitempty" jsonschema:"default 100, at most 1000"`
 }
 
 // WorkflowHistoryResult is a workflow's events, oldest first.
@@ -112,9 +112,9 @@ type WorkflowHistoryResult struct {
 
 // WorkflowForkArgs are the arguments of workflow_fork.
 type WorkflowForkArgs struct {
-	WorkflowID   string `json:"workflow_id" jsonschema:"the workflow to fork"`
-	CheckpointID string `json:"checkpoint_id" jsonschema:"the checkpoint to start from"`
-	Name         string `json:"name,omitempty" jsonschema:"the new workflow's name; default the original's"`
+	WorkflowID   string `json:"workflow_id"`
+	CheckpointID string `json:"checkpoint_id"`
+	Name         string `json:"name,omitempty"`
 }
 
 // WorkflowForkResult is the new workflow and its first checkpoint.
@@ -140,7 +140,8 @@ func addTool[In, Out any](s *Server, tool *sdk.Tool, h func(context.Context, In)
 		}
 	}
 	tool.InputSchema = mustSchema[In]()
-	tool.OutputSchema = mustSchema[Out]()
+	tool.OutputSchema = resultSchema[Out]()
+	s.recordArgs(tool)
 	sdk.AddTool(s.srv, tool, typed(s, tool.Name, h))
 }
 
@@ -158,83 +159,75 @@ func (s *Server) addCheckpointTools() {
 	cp := s.checkpoints
 	ro, write := readAnnotations(), writeAnnotations()
 	addTool(s, &sdk.Tool{Name: "workflow_start", Title: "Start a workflow", Annotations: write,
-		Description: `Start a workflow (a thread of an agent framework) in status running. Returns the workflow with its id and version.
-Example: {"name": "deployment-approval", "input": {"service": "nginx", "environment": "production"}}`},
+		Description: `Start a workflow (a thread), status running. Example: {"name": "deploy", "input": {"service": "nginx"}}`},
 		func(ctx context.Context, in WorkflowStartArgs) (*checkpoint.Workflow, error) {
 			return cp.Start(ctx, checkpoint.StartParams{ID: in.WorkflowID, Name: in.Name, Input: in.Input, Metadata: in.Metadata, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "checkpoint_save", Title: "Save a checkpoint", Annotations: write,
-		Description: `Save the workflow's state after a step. Pass expected_version (the version you last saw) so that a second writer cannot overwrite you: the loser gets a conflict naming the current version. Pass idempotency_key to make retries safe.
-Example: {"workflow_id": "…", "node_id": "research", "state": {"messages": […], "plan": "…"}, "expected_version": 3}
-Returns {"checkpoint_id", "parent_id", "version", "duplicate", "created_at"}.`},
+		Description: `Save the state after a step. With expected_version a concurrent writer gets a conflict; with idempotency_key a retry writes nothing.
+Example: {"workflow_id": "wf-1", "node_id": "plan", "state": {"messages": []}, "expected_version": 3}`},
 		func(ctx context.Context, in CheckpointSaveArgs) (checkpoint.SaveResult, error) {
 			return cp.Save(ctx, checkpoint.SaveParams{WorkflowID: in.WorkflowID, NodeID: in.NodeID, Namespace: in.Namespace, State: in.State,
 				ParentID: in.ParentID, ExpectedVersion: in.ExpectedVersion, PendingWrites: in.PendingWrites, Metadata: in.Metadata,
 				IdempotencyKey: in.IdempotencyKey, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "checkpoint_load", Title: "Load a checkpoint", Annotations: ro,
-		Description: `Load a workflow's newest checkpoint (or the one named by checkpoint_id: time travel) with its state and pending writes — what a framework needs to resume after a crash.
-Example: {"workflow_id": "…"}`},
+		Description: `The newest checkpoint, or checkpoint_id, with state and pending writes, to resume from. Example: {"workflow_id": "wf-1"}`},
 		func(ctx context.Context, in CheckpointLoadArgs) (*checkpoint.Checkpoint, error) {
 			return cp.Load(ctx, in.WorkflowID, in.CheckpointID, in.Namespace)
 		})
 	addTool(s, &sdk.Tool{Name: "checkpoint_list", Title: "List checkpoints", Annotations: ro,
-		Description: `List a workflow's checkpoints, newest first, without their state; page with before (the last id of the previous page). Example: {"workflow_id": "…", "limit": 20}`},
+		Description: `A workflow's checkpoints, newest first, without state. Example: {"workflow_id": "wf-1", "limit": 20}`},
 		func(ctx context.Context, in CheckpointListArgs) (CheckpointListResult, error) {
 			cps, err := cp.List(ctx, checkpoint.ListParams{WorkflowID: in.WorkflowID, Namespace: in.Namespace, Before: in.Before, Limit: in.Limit, Metadata: in.Metadata})
 			return CheckpointListResult{Checkpoints: nonNil(cps)}, err
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_interrupt", Title: "Interrupt for a human decision", Annotations: write,
-		Description: `Stop a running workflow until a human answers: it shows in workflow_list {"status": "interrupted"} (the inbox) with the reason and payload until workflow_resume.
-Example: {"workflow_id": "…", "reason": "needs approval", "payload": {"question": "Deploy nginx to production?"}}`},
+		Description: `Pause a workflow for a human until workflow_resume. Example: {"workflow_id": "wf-1", "reason": "approve?", "payload": {"env": "prod"}}`},
 		func(ctx context.Context, in WorkflowInterruptArgs) (*checkpoint.Workflow, error) {
 			return cp.Interrupt(ctx, in.WorkflowID, in.Reason, in.Payload, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_resume", Title: "Resume with a response", Annotations: write,
-		Description: `Resume an interrupted workflow with the human's response: the response is recorded in the workflow's history and handed back with the interrupt it answers.
-Example: {"workflow_id": "…", "response": "Approve"}`},
+		Description: `Resume an interrupted workflow with the human's response. Example: {"workflow_id": "wf-1", "response": "Approve"}`},
 		func(ctx context.Context, in WorkflowResumeArgs) (*checkpoint.Resumed, error) {
 			return cp.Resume(ctx, in.WorkflowID, in.Response, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_complete", Title: "Complete a workflow", Annotations: write,
-		Description: `Mark a workflow completed with its output. Example: {"workflow_id": "…", "output": {"deployed": true}}`},
+		Description: `Mark a workflow completed. Example: {"workflow_id": "wf-1", "output": {"ok": true}}`},
 		func(ctx context.Context, in WorkflowCompleteArgs) (*checkpoint.Workflow, error) {
 			return cp.Complete(ctx, in.WorkflowID, in.Output, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_fail", Title: "Fail a workflow", Annotations: write,
-		Description: `Mark a workflow failed with what went wrong. Example: {"workflow_id": "…", "error": "deploy timed out"}`},
+		Description: `Mark a workflow failed. Example: {"workflow_id": "wf-1", "error": "timed out"}`},
 		func(ctx context.Context, in WorkflowFailArgs) (*checkpoint.Workflow, error) {
 			return cp.Fail(ctx, in.WorkflowID, in.Error, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_get", Title: "Get a workflow", Annotations: ro,
-		Description: `Get a workflow: status, input, output or error, the interrupt it waits on, head checkpoint and version. Example: {"workflow_id": "…"}`},
+		Description: `Get a workflow. Example: {"workflow_id": "wf-1"}`},
 		func(ctx context.Context, in WorkflowIDArgs) (*checkpoint.Workflow, error) {
 			return cp.Get(ctx, in.WorkflowID)
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_list", Title: "List workflows", Annotations: ro,
-		Description: `List workflows, most recently updated first, by status and name; {"status": "interrupted"} is the inbox of workflows waiting for a human. Page with next_cursor.
-Example: {"status": "running", "limit": 20}`},
+		Description: `Workflows, most recently updated first; status "interrupted" lists those waiting for a human. Example: {"status": "interrupted"}`},
 		func(ctx context.Context, in WorkflowListArgs) (WorkflowListResult, error) {
 			ws, next, err := cp.ListWorkflows(ctx, checkpoint.ListWorkflowsParams{Status: in.Status, Name: in.Name, Limit: in.Limit, Cursor: in.Cursor})
 			return WorkflowListResult{Workflows: nonNil(ws), NextCursor: next}, err
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_history", Title: "Workflow history", Annotations: ro,
-		Description: `The workflow's events, oldest first: started, each checkpoint saved, interrupts, responses, completion. Page with after_version.
-Example: {"workflow_id": "…"}`},
+		Description: `A workflow's events, oldest first. Example: {"workflow_id": "wf-1"}`},
 		func(ctx context.Context, in WorkflowHistoryArgs) (WorkflowHistoryResult, error) {
 			evs, err := cp.History(ctx, in.WorkflowID, in.AfterVersion, in.Limit)
 			return WorkflowHistoryResult{Events: nonNil(evs)}, err
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_fork", Title: "Fork from a checkpoint", Annotations: write,
-		Description: `Start a new workflow from an earlier checkpoint of another (time travel: try a different path from there); the original is untouched.
-Example: {"workflow_id": "…", "checkpoint_id": "…", "name": "research-retry"}`},
+		Description: `Start a new workflow from another's checkpoint; the original is untouched. Example: {"workflow_id": "wf-1", "checkpoint_id": "cp-7"}`},
 		func(ctx context.Context, in WorkflowForkArgs) (WorkflowForkResult, error) {
 			w, res, err := cp.Fork(ctx, in.WorkflowID, in.CheckpointID, in.Name, "mcp")
 			return WorkflowForkResult{Workflow: w, Checkpoint: res}, err
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_delete", Title: "Delete a workflow",
 		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: false, OpenWorldHint: ptr(false)},
-		Description: `Delete a workflow with its checkpoints and steps. Its event history stays (ending with WorkflowDeleted). Example: {"workflow_id": "…"}`},
+		Description: `Delete a workflow and its checkpoints; its event history stays. Example: {"workflow_id": "wf-1"}`},
 		func(ctx context.Context, in WorkflowIDArgs) (WorkflowDeleteResult, error) {
 			if err := cp.Delete(ctx, in.WorkflowID, "mcp"); err != nil {
 				return WorkflowDeleteResult{}, err

@@ -56,12 +56,12 @@ type DBIdentity struct {
 
 func (s *Server) addInfoTools() {
 	ro := readAnnotations()
-	sdk.AddTool(s.srv, &sdk.Tool{
+	addTool(s, &sdk.Tool{
 		Name:        "server_info",
 		Title:       "cairn server info",
-		Description: `Report cairn's version and settings (transport, read-only, statement timeout, row and byte caps, toolsets), the PostgreSQL and pgvector versions, the schema migration version and connection pool use. Example: {}`,
+		Description: `cairn's version and settings, database versions, pool use. Example: {}`,
 		Annotations: ro,
-	}, typed(s, "server_info", func(ctx context.Context, _ NoArgs) (ServerInfo, error) {
+	}, func(ctx context.Context, _ NoArgs) (ServerInfo, error) {
 		info := ServerInfo{
 			Name: "cairn", Version: s.opts.Version, Transport: s.cfg.Transport, ReadOnly: s.cfg.ReadOnly,
 			StatementTimeout: s.cfg.StatementTimeout.String(), MaxRows: s.cfg.MaxRows, MaxResultBytes: s.cfg.MaxResultBytes, Toolsets: s.cfg.Toolsets,
@@ -77,13 +77,13 @@ func (s *Server) addInfoTools() {
 		st := s.pool.Stat()
 		info.Pool = PoolStats{Total: st.TotalConns(), Idle: st.IdleConns(), Acquired: st.AcquiredConns(), Max: st.MaxConns(), Min: s.pool.Config().MinConns}
 		return info, nil
-	}))
-	sdk.AddTool(s.srv, &sdk.Tool{
+	})
+	addTool(s, &sdk.Tool{
 		Name:        "db_identity",
 		Title:       "Database identity",
-		Description: `Report who and where cairn is connected as: current and session user, database, host (or unix socket) and port, whether SSL is in use (with version and cipher), and whether the role is a superuser. Example: {}`,
+		Description: `Who and where cairn is connected. Example: {}`,
 		Annotations: ro,
-	}, typed(s, "db_identity", func(ctx context.Context, _ NoArgs) (DBIdentity, error) {
+	}, func(ctx context.Context, _ NoArgs) (DBIdentity, error) {
 		cc := s.pool.Config().ConnConfig
 		id := DBIdentity{Host: cc.Host, Port: int(cc.Port), Target: db.Target(cc.Config)}
 		if strings.HasPrefix(cc.Host, "/") {
@@ -100,5 +100,5 @@ func (s *Server) addInfoTools() {
 			return id, fmt.Errorf("read connection identity: %w", err)
 		}
 		return id, nil
-	}))
+	})
 }

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"sync"
 
-	"github.com/google/jsonschema-go/jsonschema"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/sqlexec"
@@ -19,20 +17,20 @@ import (
 
 // QueryArgs are the arguments of query and execute.
 type QueryArgs struct {
-	SQL    string `json:"sql" jsonschema:"one SQL statement; write values as $1, $2, … and pass them in params"`
-	Params []any  `json:"params,omitempty" jsonschema:"values for $1, $2, … in order; JSON numbers, strings, booleans, null, objects (for json/jsonb) and arrays (for array, json or vector parameters)"`
+	SQL    string `json:"sql" jsonschema:"one statement; values go in params as $1, $2, …"`
+	Params []any  `json:"params,omitempty" jsonschema:"values for $1, $2, …"`
 }
 
 // TxStatementArgs is one statement of a transaction call.
 type TxStatementArgs struct {
-	SQL    string `json:"sql" jsonschema:"one SQL statement"`
-	Params []any  `json:"params,omitempty" jsonschema:"values for $1, $2, …; a string that is exactly {name} is replaced by a value an earlier statement produced"`
-	As     string `json:"as,omitempty" jsonschema:"a name for the first column of this statement's first row (e.g. of RETURNING id), so later statements can pass {name} as a param"`
+	SQL    string `json:"sql"`
+	Params []any  `json:"params,omitempty" jsonschema:"values for $1, …; \"{x}\" is an earlier value"`
+	As     string `json:"as,omitempty" jsonschema:"names this statement's first value"`
 }
 
 // TransactionArgs are the arguments of transaction.
 type TransactionArgs struct {
-	Statements []TxStatementArgs `json:"statements" jsonschema:"the statements to run in order, in one transaction: all succeed or none is committed"`
+	Statements []TxStatementArgs `json:"statements"`
 }
 
 // QueryResult is the result of query (and the rows part of execute).
@@ -68,21 +66,21 @@ type TransactionResult struct {
 
 // VectorSearchArgs are the arguments of vector_search (the seed API's names).
 type VectorSearchArgs struct {
-	Table           string    `json:"table" jsonschema:"table to search, e.g. entities or episodes (optionally schema.table)"`
-	EmbeddingColumn string    `json:"embedding_column" jsonschema:"the vector column, e.g. embedding"`
-	QueryEmbedding  []float64 `json:"query_embedding" jsonschema:"the query vector, with the column's dimensions"`
-	Limit           int       `json:"limit,omitempty" jsonschema:"how many nearest rows to return (default 10, at most 1000)"`
-	WhereClause     string    `json:"where_clause,omitempty" jsonschema:"optional filter: one boolean SQL expression over the table's columns, e.g. entity_type = 'error'"`
-	Schema          string    `json:"schema,omitempty" jsonschema:"schema of the table (default: the search path, usually public)"`
+	Table           string    `json:"table" jsonschema:"or schema.table"`
+	EmbeddingColumn string    `json:"embedding_column"`
+	QueryEmbedding  []float64 `json:"query_embedding"`
+	Limit           int       `json:"limit,omitempty" jsonschema:"default 10, at most 1000"`
+	WhereClause     string    `json:"where_clause,omitempty" jsonschema:"a SQL condition on the table's columns"`
+	Schema          string    `json:"schema,omitempty"`
 }
 
 // InsertVectorArgs are the arguments of insert_vector (the seed API's names).
 type InsertVectorArgs struct {
-	Table           string         `json:"table" jsonschema:"table to insert into, e.g. entities"`
-	Columns         map[string]any `json:"columns" jsonschema:"the other columns' values by column name, e.g. {\"name\": \"ModuleNotFoundError\", \"entity_type\": \"error\"}"`
-	EmbeddingColumn string         `json:"embedding_column" jsonschema:"the vector column, e.g. embedding"`
-	Embedding       []float64      `json:"embedding" jsonschema:"the vector, with the column's dimensions"`
-	Schema          string         `json:"schema,omitempty" jsonschema:"schema of the table (default: the search path, usually public)"`
+	Table           string         `json:"table" jsonschema:"or schema.table"`
+	Columns         map[string]any `json:"columns,omitempty" jsonschema:"the other columns' values by name"`
+	EmbeddingColumn string         `json:"embedding_column"`
+	Embedding       []float64      `json:"embedding"`
+	Schema          string         `json:"schema,omitempty"`
 }
 
 // InsertVectorResult is the result of insert_vector.
@@ -185,18 +183,6 @@ func requireSQL(sql, example string) error {
 	return nil
 }
 
-// mustSchema infers a tool's schema from a Go type, with json.RawMessage as "any JSON value"
-// (inference alone would make it an array of bytes).
-func mustSchema[T any]() *jsonschema.Schema {
-	sc, err := jsonschema.For[T](&jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
-		reflect.TypeFor[json.RawMessage](): {},
-	}})
-	if err != nil {
-		panic(fmt.Sprintf("schema for %T: %v", *new(T), err)) // a programming error, caught by every test
-	}
-	return sc
-}
-
 func ptr[T any](v T) *T { return &v }
 
 func (s *Server) addSQLTools() {
@@ -205,16 +191,14 @@ func (s *Server) addSQLTools() {
 	if ro {
 		roNote = " This server runs read-only (--read-only): the call is refused."
 	}
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "query",
 		Title: "Run a read-only SQL query",
-		Description: `Run one read-only SQL statement (SELECT, VALUES, TABLE, EXPLAIN [ANALYZE] of a read, SHOW) and return its rows as JSON objects.
-Writes, several statements, transaction control and session changes are refused; use execute for writes. The statement runs in a read-only transaction under the server's statement timeout; results over the row cap are cut and marked "truncated": true.
-Example: {"sql": "SELECT * FROM agents WHERE template = $1 AND tokens_used < $2", "params": ["researcher", 50000]}
-Returns {"rows": [{"column": value, …}], "row_count": N, "columns": ["name", …], "truncated": false}. uuid and timestamps come as strings (RFC 3339), jsonb as JSON, bytea as base64, integers beyond 2^53 and numerics with more than 15 digits as strings.`,
+		Description: `Run one read-only statement (SELECT, EXPLAIN, SHOW); rows come as JSON objects, cut at the row cap with "truncated": true.
+Example: {"sql": "SELECT * FROM agents WHERE template = $1", "params": ["researcher"]}`,
 		InputSchema:  mustSchema[QueryArgs](),
-		OutputSchema: mustSchema[QueryResult](),
-		Annotations:  &sdk.ToolAnnotations{Title: "Read-only SQL query", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
+		OutputSchema: resultSchema[QueryResult](),
+		Annotations:  readAnnotations(),
 	}, rawHandler(s, "query", func(ctx context.Context, dst []byte, in *QueryArgs) ([]byte, error) {
 		if err := requireSQL(in.SQL, `"SELECT * FROM workflows WHERE status = $1"`); err != nil {
 			return dst, err
@@ -222,15 +206,14 @@ Returns {"rows": [{"column": value, …}], "row_count": N, "columns": ["name", �
 		return s.run.Query(ctx, dst, in.SQL, in.Params)
 	}))
 
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "execute",
 		Title: "Run one SQL write or DDL statement",
-		Description: `Run one SQL statement that changes data or schema (INSERT, UPDATE, DELETE, MERGE, CREATE/ALTER/DROP, CREATE INDEX, DO, CALL, VACUUM) in its own transaction.
-Returns {"command": "INSERT", "rows_affected": N} plus "rows" when the statement has RETURNING. Several statements, transaction control (BEGIN/COMMIT) and session changes (SET, SET ROLE) are refused: use transaction for several statements.
-Example: {"sql": "UPDATE agents SET status = $1 WHERE agent_id = $2", "params": ["completed", "agent-abc123"]}` + roNote,
+		Description: `Run one write or DDL statement in its own transaction; RETURNING rows come back.
+Example: {"sql": "UPDATE agents SET status = $1 WHERE agent_id = $2", "params": ["done", "agent-1"]}` + roNote,
 		InputSchema:  mustSchema[QueryArgs](),
-		OutputSchema: mustSchema[ExecuteResult](),
-		Annotations:  &sdk.ToolAnnotations{Title: "SQL write", DestructiveHint: ptr(true), OpenWorldHint: ptr(false)},
+		OutputSchema: resultSchema[ExecuteResult](),
+		Annotations:  &sdk.ToolAnnotations{DestructiveHint: ptr(true), OpenWorldHint: ptr(false)},
 	}, rawHandler(s, "execute", func(ctx context.Context, dst []byte, in *QueryArgs) ([]byte, error) {
 		if err := requireSQL(in.SQL, `"INSERT INTO workflows (name, status) VALUES ($1, $2)"`); err != nil {
 			return dst, err
@@ -238,16 +221,14 @@ Example: {"sql": "UPDATE agents SET status = $1 WHERE agent_id = $2", "params": 
 		return s.run.Execute(ctx, dst, in.SQL, in.Params)
 	}))
 
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "transaction",
 		Title: "Run several SQL statements atomically",
-		Description: `Run several SQL statements in one transaction: all succeed or nothing is committed.
-A later statement can use a value an earlier one returned: give the earlier statement "as": "name" (its first row's first column), or return a column of that name, and pass the string "{name}" as a param. After INSERT INTO workflows … RETURNING id, "{workflow_id}" is that id.
-Example: {"statements": [{"sql": "INSERT INTO workflows (name) VALUES ($1) RETURNING id", "params": ["research-pipeline"]}, {"sql": "INSERT INTO workflow_steps (workflow_id, step_name) VALUES ($1, $2)", "params": ["{workflow_id}", "discover"]}]}
-Returns {"results": [{"command", "rows_affected", "rows"?} per statement], "committed": true}.` + roNote,
+		Description: `Run statements in one transaction, all or nothing. "as": "x" names a statement's first value; later params pass it as "{x}".
+Example: {"statements": [{"sql": "INSERT INTO workflows (name) VALUES ($1) RETURNING id", "params": ["etl"], "as": "wf"}, {"sql": "INSERT INTO workflow_steps (workflow_id, step_name) VALUES ($1, 'load')", "params": ["{wf}"]}]}` + roNote,
 		InputSchema:  mustSchema[TransactionArgs](),
-		OutputSchema: mustSchema[TransactionResult](),
-		Annotations:  &sdk.ToolAnnotations{Title: "SQL transaction", DestructiveHint: ptr(true), OpenWorldHint: ptr(false)},
+		OutputSchema: resultSchema[TransactionResult](),
+		Annotations:  &sdk.ToolAnnotations{DestructiveHint: ptr(true), OpenWorldHint: ptr(false)},
 	}, rawHandler(s, "transaction", func(ctx context.Context, dst []byte, in *TransactionArgs) ([]byte, error) {
 		stmts := make([]sqlexec.TxStatement, len(in.Statements))
 		for i, st := range in.Statements {
@@ -265,15 +246,14 @@ func (s *Server) addVectorTools() {
 	if s.cfg.ReadOnly {
 		roNote = " This server runs read-only (--read-only): the call is refused."
 	}
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "vector_search",
 		Title: "Nearest rows by embedding (pgvector)",
-		Description: `Semantic similarity search with pgvector: the rows of table whose embedding_column is nearest to query_embedding by cosine distance, nearest first, with every column except vectors plus "distance" (0 = same direction, 2 = opposite).
-where_clause is one boolean SQL expression over the table's columns and runs read-only.
-Example: {"table": "episodes", "embedding_column": "embedding", "query_embedding": [0.1, 0.2, …], "limit": 10, "where_clause": "episode_type = 'error' AND created_at > NOW() - INTERVAL '7 days'"}`,
+		Description: `Rows nearest to query_embedding by cosine distance (pgvector), nearest first, with "distance".
+Example: {"table": "episodes", "embedding_column": "embedding", "query_embedding": [0.1, 0.2], "where_clause": "episode_type = 'error'"}`,
 		InputSchema:  mustSchema[VectorSearchArgs](),
-		OutputSchema: mustSchema[QueryResult](),
-		Annotations:  &sdk.ToolAnnotations{Title: "Vector search", ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)},
+		OutputSchema: resultSchema[QueryResult](),
+		Annotations:  readAnnotations(),
 	}, rawHandler(s, "vector_search", func(ctx context.Context, dst []byte, in *VectorSearchArgs) ([]byte, error) {
 		schema, table := splitQualified(in.Schema, in.Table)
 		return s.run.VectorSearch(ctx, dst, sqlexec.VectorSearch{
@@ -281,15 +261,14 @@ Example: {"table": "episodes", "embedding_column": "embedding", "query_embedding
 			QueryEmbedding: in.QueryEmbedding, Limit: in.Limit, WhereClause: in.WhereClause,
 		})
 	}))
-	s.srv.AddTool(&sdk.Tool{
+	s.addRawTool(&sdk.Tool{
 		Name:  "insert_vector",
 		Title: "Insert a row with its embedding (pgvector)",
-		Description: `Insert one row with an embedding: columns holds the other columns' values by name, embedding the vector for embedding_column. Column names are checked against the table; the vector must have the column's dimensions.
-Example: {"table": "entities", "columns": {"name": "ModuleNotFoundError", "entity_type": "error", "context": "Dashboard startup"}, "embedding_column": "embedding", "embedding": [0.1, 0.2, …]}
-Returns {"table": "public.entities", "key": {"id": …}, "rows_affected": 1}.` + roNote,
+		Description: `Insert one row with its embedding.
+Example: {"table": "entities", "columns": {"name": "OOMKilled"}, "embedding_column": "embedding", "embedding": [0.1, 0.2]}` + roNote,
 		InputSchema:  mustSchema[InsertVectorArgs](),
-		OutputSchema: mustSchema[InsertVectorResult](),
-		Annotations:  &sdk.ToolAnnotations{Title: "Insert vector", DestructiveHint: ptr(false), OpenWorldHint: ptr(false)},
+		OutputSchema: resultSchema[InsertVectorResult](),
+		Annotations:  writeAnnotations(),
 	}, rawHandler(s, "insert_vector", func(ctx context.Context, dst []byte, in *InsertVectorArgs) ([]byte, error) {
 		if len(in.Columns) == 0 && in.Columns == nil {
 			in.Columns = map[string]any{}

@@ -103,18 +103,18 @@ func (s *Server) readWorkflowResource(ctx context.Context, req *sdk.ReadResource
 	uri := req.Params.URI
 	id, ok := workflowIDOf(uri)
 	if !ok {
-		return nil, sdk.ResourceNotFoundError(uri)
+		return nil, resourceNotFound(req, uri, "")
 	}
 	w, err := s.checkpoints.Get(ctx, id)
 	if err != nil {
-		return nil, workflowReadError(uri, err)
+		return nil, workflowReadError(req, uri, err)
 	}
 	out := workflowResource{Workflow: w}
 	top := ""
 	// The newest top-level checkpoint is the head: what checkpoint_load returns by default.
 	cps, err := s.checkpoints.List(ctx, checkpoint.ListParams{WorkflowID: id, Namespace: &top, Limit: 1})
 	if err != nil {
-		return nil, workflowReadError(uri, err)
+		return nil, workflowReadError(req, uri, err)
 	}
 	if len(cps) == 1 {
 		out.HeadCheckpoint = &headCheckpoint{ID: cps[0].ID, NodeID: cps[0].NodeID, CreatedAt: cps[0].CreatedAt}
@@ -122,11 +122,11 @@ func (s *Server) readWorkflowResource(ctx context.Context, req *sdk.ReadResource
 	return jsonResource(uri, out)
 }
 
-func workflowReadError(uri string, err error) error {
+func workflowReadError(req sdk.Request, uri string, err error) error {
 	var nf *checkpoint.NotFoundError
 	var ie *checkpoint.InputError
 	if errors.As(err, &nf) || errors.As(err, &ie) {
-		return sdk.ResourceNotFoundError(uri)
+		return resourceNotFound(req, uri, err.Error())
 	}
 	return fmt.Errorf("read %s: %w", uri, err)
 }
@@ -142,29 +142,24 @@ func (s *Server) enableWorkflowSubscriptions(o *sdk.ServerOptions) {
 
 func (s *Server) subscribeWorkflow(ctx context.Context, req *sdk.SubscribeRequest) error {
 	uri := req.Params.URI
+	// A stateless Streamable HTTP session ends with this very request, so no notification could
+	// ever reach it; its initialize result did not offer subscriptions (capabilities.go).
+	// subscriptions/listen builds its request without HTTP headers, so it is not refused here.
+	if overStatelessHTTP(req) {
+		return methodNotFound("resources/subscribe is not available over stateless Streamable HTTP: the session ends with this request, so no update could be delivered; "+
+			"connect over stdio or SSE (/sse), or use protocol %s, whose subscriptions/listen keeps a stream open", protocolStateless)
+	}
 	id, ok := workflowIDOf(uri)
 	if !ok {
-		return fmt.Errorf("cannot subscribe to %s: only workflows can be subscribed, as %s{id} (the URI workflow resources are read at)", uri, workflowURIPrefix)
+		return invalidParams("cannot subscribe to %s: only workflows can be subscribed, as %s{id} (the URI workflow resources are read at)", uri, workflowURIPrefix)
 	}
 	// The SDK keys subscriptions by the exact string, and notifications carry the string cairn
 	// makes; a second spelling of the same id would be notified under a URI the client never used.
 	if canon := workflowURI(id); canon != uri {
-		return fmt.Errorf("cannot subscribe to %s: write the workflow id percent-encoded as cairn does: %s", uri, canon)
-	}
-	// Only resources/subscribe over Streamable HTTP carries HTTP headers (subscriptions/listen
-	// builds its request without them), and cairn's /mcp is stateless: the session ends with
-	// this very request, so no notification could ever reach it.
-	if req.Extra != nil && req.Extra.Header != nil {
-		return fmt.Errorf("cannot subscribe to %s over stateless Streamable HTTP: the session ends with this request, so no update could be delivered; "+
-			"connect over stdio or SSE (/sse), or use protocol 2026-07-28, whose subscriptions/listen keeps a stream open", uri)
+		return invalidParams("cannot subscribe to %s: write the workflow id percent-encoded as cairn does: %s", uri, canon)
 	}
 	if _, err := s.checkpoints.Get(ctx, id); err != nil {
-		var nf *checkpoint.NotFoundError
-		var ie *checkpoint.InputError
-		if errors.As(err, &nf) || errors.As(err, &ie) {
-			return fmt.Errorf("cannot subscribe to %s: %w", uri, err)
-		}
-		return fmt.Errorf("subscribe to %s: %w", uri, err)
+		return workflowReadError(req, uri, err)
 	}
 	return s.watch.add(ctx, s.srv, req.Session, id)
 }

@@ -380,7 +380,7 @@ func TestWorkflowSubscriptionSSE(t *testing.T) {
 
 	a, recA := httpWatcher(t, ts.URL, "sse", "")
 	b, recB := httpWatcher(t, ts.URL, "sse", "")
-	subscribeFails(t, a, "cairn://workflows/missing", "does not exist")
+	subscribeFails(t, a, "cairn://workflows/missing", "resource not found", "does not exist")
 	one := startWorkflow(t, cp, "one")
 	two := startWorkflow(t, cp, "two")
 	subscribe(t, a, recA, one)
@@ -420,7 +420,15 @@ func TestWorkflowSubscriptionStreamableHTTP(t *testing.T) {
 	uri := startWorkflow(t, cp, "wf-http")
 
 	legacy, _ := httpWatcher(t, ts.URL, "http", legacyProtocol)
-	subscribeFails(t, legacy, uri, "stateless Streamable HTTP", "SSE")
+	if legacy.InitializeResult().Capabilities.Resources.Subscribe {
+		t.Errorf("stateless Streamable HTTP at %s advertises resources.subscribe", legacyProtocol)
+	}
+	// Not offered, so a client that subscribes all the same calls a method that is not there.
+	err := legacy.Subscribe(context.Background(), &sdk.SubscribeParams{URI: uri})
+	var je *jsonrpc.Error
+	if !errors.As(err, &je) || je.Code != jsonrpc.CodeMethodNotFound {
+		t.Errorf("resources/subscribe over stateless Streamable HTTP: want method not found (-32601), got %v", err)
+	}
 
 	cs, rec := httpWatcher(t, ts.URL, "http", "")
 	if !modern(cs) {
