@@ -231,6 +231,20 @@ func (ch Choice) Log(log *slog.Logger, e Embedder) {
 	}
 }
 
+// reasonOf is what a probe's failure says to a person: the typed errors' reason (with its fix),
+// without the underlying error chain.
+func reasonOf(err error) string {
+	var t *TransientError
+	var p *PermanentError
+	switch {
+	case errors.As(err, &t):
+		return t.Reason
+	case errors.As(err, &p):
+		return p.Reason
+	}
+	return err.Error()
+}
+
 // Describe is the embedder with the reason it was chosen, in one line.
 func (ch Choice) Describe(e Embedder) string {
 	return e.Info().String() + " (" + ch.Why + ")"
@@ -277,7 +291,7 @@ func Choose(ctx context.Context, opts Options) (Embedder, Choice, error) {
 		if err != nil {
 			return nil, Choice{}, err
 		}
-		return b, Choice{Why: "auto: Ollama not usable, using the built-in embedder", Probed: true, ProbeErr: perr}, nil
+		return b, Choice{Why: "auto: Ollama not usable (" + reasonOf(perr) + "), using the built-in embedder", Probed: true, ProbeErr: perr}, nil
 	default:
 		return nil, Choice{}, fmt.Errorf("embed: unknown provider %q; use %s, %s or %s", opts.Provider, ProviderOllama, ProviderBuiltin, ProviderAuto)
 	}
