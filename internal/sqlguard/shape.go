@@ -2,6 +2,8 @@ package sqlguard
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
@@ -136,4 +138,91 @@ func nests(t pg_query.Token) bool {
 		return true
 	}
 	return false
+}
+
+// Shape is a statement with its literal values left out: its tokens (comments dropped), each
+// literal standing for its kind. Statements of one shape differ only in literal values, which
+// change none of this package's verdicts — except where a literal is read as a name or an
+// option, so such statements have no shape (ShapeOf).
+type Shape struct {
+	// Key identifies the shape.
+	Key    string
+	sql    string
+	tokens []*pg_query.ScanToken // comments dropped
+}
+
+// ShapeOf returns sql's shape. ok is false when a verdict could depend on a literal's value —
+// EXPLAIN (its options may be literals: ANALYZE 0), nextval, setval and pg_notify (which read a
+// literal as a sequence or channel name) — and when sql is not safe to parse; Check* says why.
+func ShapeOf(sql string) (Shape, bool) {
+	if strings.IndexByte(sql, 0) >= 0 {
+		return Shape{}, false
+	}
+	all, err := scanSafe(sql)
+	if err != nil {
+		return Shape{}, false
+	}
+	tokens := make([]*pg_query.ScanToken, 0, len(all))
+	var b strings.Builder
+	for _, t := range all {
+		switch t.Token {
+		case pg_query.Token_SQL_COMMENT, pg_query.Token_C_COMMENT:
+			continue
+		case pg_query.Token_EXPLAIN:
+			return Shape{}, false
+		case pg_query.Token_ICONST, pg_query.Token_FCONST, pg_query.Token_SCONST, pg_query.Token_USCONST,
+			pg_query.Token_BCONST, pg_query.Token_XCONST:
+			b.WriteString("\x00$")
+			b.WriteString(strconv.Itoa(int(t.Token)))
+		default:
+			text := sql[t.Start:t.End]
+			switch strings.ToLower(strings.Trim(text, `"`)) {
+			case "nextval", "setval", "pg_notify":
+				return Shape{}, false
+			}
+			b.WriteByte(0)
+			b.WriteString(text)
+		}
+		tokens = append(tokens, t)
+	}
+	return Shape{Key: b.String(), sql: sql, tokens: tokens}, true
+}
+
+// Verdict is a statement's analysis kept for other statements of its shape.
+type Verdict struct {
+	st *Statement
+}
+
+// Keep returns st, the analysis of the statement sh is the shape of, as a Verdict for others of
+// that shape; ok is false if its text is not where For would cut it.
+func Keep(sh Shape, st *Statement) (v Verdict, ok bool) {
+	if st.Text == "" || sh.text() != st.Text {
+		return Verdict{}, false
+	}
+	return Verdict{st: st}, true
+}
+
+// For returns the verdict for a statement of the same shape: the kept analysis with that
+// statement's own text.
+func (v Verdict) For(sh Shape) *Statement {
+	st := *v.st
+	st.Text = sh.text()
+	return &st
+}
+
+// text cuts the statement out as the parser places it (statementText): from just after the
+// semicolons before it, comments included, to the semicolon after it, trimmed.
+func (sh Shape) text() string {
+	start, begun := 0, false
+	for _, t := range sh.tokens {
+		switch {
+		case t.Token != pg_query.Token_ASCII_59:
+			begun = true
+		case !begun:
+			start = int(t.End)
+		default:
+			return strings.TrimSpace(sh.sql[start:t.Start])
+		}
+	}
+	return strings.TrimSpace(sh.sql[start:])
 }
