@@ -27,11 +27,15 @@ type WorkflowStartArgs struct {
 
 // CheckpointSaveArgs are the arguments of checkpoint_save.
 type CheckpointSaveArgs struct {
-	WorkflowID      string                    `json:"workflow_id" jsonschema:"the workflow"`
-	NodeID          string                    `json:"node_id" jsonschema:"the node (step) that produced this state"`
-	State           json.RawMessage           `json:"state" jsonschema:"the state, any JSON; an object is stored channel by channel, so unchanged values cost nothing"`
+	WorkflowID      string                    `json:"workflow_id" jsonschema:"the workflow; one not seen before is started"`
+	CheckpointID    string                    `json:"checkpoint_id,omitempty" jsonschema:"your id for this checkpoint (e.g. LangGraph's); saving it again with the same content is a no-op; default a new time-ordered id"`
+	NodeID          string                    `json:"node_id,omitempty" jsonschema:"the node (step) that produced this state"`
+	State           json.RawMessage           `json:"state,omitempty" jsonschema:"the state, any JSON; an object is stored channel by channel, so unchanged values cost nothing. With channel_versions: only the new versions' values"`
+	ChannelVersions json.RawMessage           `json:"channel_versions,omitempty" jsonschema:"channel → version for every channel; a channel whose value is not in state keeps the value saved under its version"`
+	Extra           json.RawMessage           `json:"extra,omitempty" jsonschema:"a JSON object kept with the checkpoint and returned unchanged"`
+	WorkflowName    string                    `json:"workflow_name,omitempty" jsonschema:"the name of a workflow this save starts"`
 	Namespace       string                    `json:"namespace,omitempty" jsonschema:"subgraph namespace; default the top level"`
-	ParentID        string                    `json:"parent_id,omitempty" jsonschema:"the checkpoint this one follows; default the newest in the namespace"`
+	ParentID        string                    `json:"parent_id,omitempty" jsonschema:"the checkpoint this one follows; default the newest in the namespace, or none with checkpoint_id"`
 	ExpectedVersion *int64                    `json:"expected_version,omitempty" jsonschema:"the workflow version you last saw: the save fails with a conflict if another writer saved since"`
 	PendingWrites   []checkpoint.PendingWrite `json:"pending_writes,omitempty" jsonschema:"writes of tasks not yet folded into a checkpoint: [{task_id, channel, value, idx?}]; the first write of a (task_id, idx) wins"`
 	Metadata        json.RawMessage           `json:"metadata,omitempty" jsonschema:"a JSON object of your own; checkpoint_list can filter on it"`
@@ -47,14 +51,33 @@ type CheckpointLoadArgs struct {
 
 // CheckpointListArgs are the arguments of checkpoint_list.
 type CheckpointListArgs struct {
-	WorkflowID string          `json:"workflow_id" jsonschema:"the workflow"`
-	Namespace  *string         `json:"namespace,omitempty" jsonschema:"only this namespace (\"\" is the top level); default every namespace"`
-	Before     string          `json:"before,omitempty" jsonschema:"a checkpoint id: list the ones before it (the next page)"`
-	Limit      int             `json:"limit,omitempty" jsonschema:"how many (default 50, at most 1000)"`
-	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"only checkpoints whose metadata contains this JSON object"`
+	WorkflowID     string          `json:"workflow_id,omitempty" jsonschema:"the workflow; default every workflow whose id starts with workflow_prefix"`
+	WorkflowPrefix string          `json:"workflow_prefix,omitempty" jsonschema:"without workflow_id: only workflows whose id starts with this"`
+	Namespace      *string         `json:"namespace,omitempty" jsonschema:"only this namespace (\"\" is the top level); default every namespace"`
+	Before         string          `json:"before,omitempty" jsonschema:"only checkpoint ids that sort before this one (the next page)"`
+	Limit          int             `json:"limit,omitempty" jsonschema:"how many (default 50, at most 1000)"`
+	Metadata       json.RawMessage `json:"metadata,omitempty" jsonschema:"only checkpoints whose metadata contains this JSON object"`
+	IncludeState   bool            `json:"include_state,omitempty" jsonschema:"also return each checkpoint's state"`
 }
 
-// CheckpointListResult lists checkpoints, newest first, without their state.
+// CheckpointPutWritesArgs are the arguments of checkpoint_put_writes.
+type CheckpointPutWritesArgs struct {
+	WorkflowID   string        `json:"workflow_id" jsonschema:"the workflow"`
+	CheckpointID string        `json:"checkpoint_id" jsonschema:"the checkpoint the writes belong to"`
+	Namespace    string        `json:"namespace,omitempty" jsonschema:"the checkpoint's namespace; default the top level"`
+	TaskID       string        `json:"task_id" jsonschema:"the task that wrote"`
+	TaskPath     string        `json:"task_path,omitempty" jsonschema:"the task's path"`
+	Writes       []PutWriteArg `json:"writes" jsonschema:"the task's writes, in order"`
+}
+
+// PutWriteArg is one write of checkpoint_put_writes.
+type PutWriteArg struct {
+	Channel string          `json:"channel" jsonschema:"the channel written"`
+	Value   json.RawMessage `json:"value,omitempty" jsonschema:"the value, any JSON"`
+	Idx     *int            `json:"idx,omitempty" jsonschema:"the write's index; default the special channel's, else its place in the list"`
+}
+
+// CheckpointListResult lists checkpoints, greatest id first, with their pending writes.
 type CheckpointListResult struct {
 	Checkpoints []checkpoint.Checkpoint `json:"checkpoints"`
 }
@@ -168,7 +191,8 @@ Example: {"name": "deployment-approval", "input": {"service": "nginx", "environm
 Example: {"workflow_id": "…", "node_id": "research", "state": {"messages": […], "plan": "…"}, "expected_version": 3}
 Returns {"checkpoint_id", "parent_id", "version", "duplicate", "created_at"}.`},
 		func(ctx context.Context, in CheckpointSaveArgs) (checkpoint.SaveResult, error) {
-			return cp.Save(ctx, checkpoint.SaveParams{WorkflowID: in.WorkflowID, NodeID: in.NodeID, Namespace: in.Namespace, State: in.State,
+			return cp.Save(ctx, checkpoint.SaveParams{WorkflowID: in.WorkflowID, CheckpointID: in.CheckpointID, NodeID: in.NodeID,
+				Namespace: in.Namespace, State: in.State, ChannelVersions: in.ChannelVersions, Extra: in.Extra, WorkflowName: in.WorkflowName,
 				ParentID: in.ParentID, ExpectedVersion: in.ExpectedVersion, PendingWrites: in.PendingWrites, Metadata: in.Metadata,
 				IdempotencyKey: in.IdempotencyKey, Actor: "mcp"})
 		})
@@ -179,10 +203,22 @@ Example: {"workflow_id": "…"}`},
 			return cp.Load(ctx, in.WorkflowID, in.CheckpointID, in.Namespace)
 		})
 	addTool(s, &sdk.Tool{Name: "checkpoint_list", Title: "List checkpoints", Annotations: ro,
-		Description: `List a workflow's checkpoints, newest first, without their state; page with before (the last id of the previous page). Example: {"workflow_id": "…", "limit": 20}`},
+		Description: `List checkpoints, greatest (newest) id first, with metadata and pending writes; state with include_state. Page with before (the last id of the previous page). Without workflow_id: every workflow whose id starts with workflow_prefix. Example: {"workflow_id": "…", "limit": 20}`},
 		func(ctx context.Context, in CheckpointListArgs) (CheckpointListResult, error) {
-			cps, err := cp.List(ctx, checkpoint.ListParams{WorkflowID: in.WorkflowID, Namespace: in.Namespace, Before: in.Before, Limit: in.Limit, Metadata: in.Metadata})
+			cps, err := cp.List(ctx, checkpoint.ListParams{WorkflowID: in.WorkflowID, WorkflowPrefix: in.WorkflowPrefix, Namespace: in.Namespace,
+				Before: in.Before, Limit: in.Limit, Metadata: in.Metadata, IncludeState: in.IncludeState})
 			return CheckpointListResult{Checkpoints: nonNil(cps)}, err
+		})
+	addTool(s, &sdk.Tool{Name: "checkpoint_put_writes", Title: "Add a task's writes to a checkpoint", Annotations: write,
+		Description: `Add a task's pending writes to a saved checkpoint (LangGraph's putWrites): a (task_id, idx) keeps its first write; writes to __error__, __scheduled__, __interrupt__, __resume__ replace. An __interrupt__ write interrupts the workflow, a __resume__ write resumes it.
+Example: {"workflow_id": "thread-1", "checkpoint_id": "…", "task_id": "t1", "writes": [{"channel": "messages", "value": ["hi"]}]}`},
+		func(ctx context.Context, in CheckpointPutWritesArgs) (checkpoint.PutWritesResult, error) {
+			ws := make([]checkpoint.PendingWrite, len(in.Writes))
+			for i, w := range in.Writes {
+				ws[i] = checkpoint.PendingWrite{Channel: w.Channel, Value: w.Value, Idx: w.Idx}
+			}
+			return cp.PutWrites(ctx, checkpoint.PutWritesParams{WorkflowID: in.WorkflowID, CheckpointID: in.CheckpointID, Namespace: in.Namespace,
+				TaskID: in.TaskID, TaskPath: in.TaskPath, Writes: ws, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_interrupt", Title: "Interrupt for a human decision", Annotations: write,
 		Description: `Stop a running workflow until a human answers: it shows in workflow_list {"status": "interrupted"} (the inbox) with the reason and payload until workflow_resume.
