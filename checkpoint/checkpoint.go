@@ -100,7 +100,7 @@ type Checkpoint struct {
 	ChannelVersions json.RawMessage `json:"channel_versions,omitempty"`
 	Extra           json.RawMessage `json:"extra,omitempty"`
 	Metadata        json.RawMessage `json:"metadata"`
-	// PendingWrites are ordered by task, then index: the order frameworks replay them in.
+	// PendingWrites are ordered by task path, task id, then index: the order frameworks replay them in.
 	PendingWrites []PendingWrite `json:"pending_writes"`
 	Version       int64          `json:"version"`
 	CreatedAt     time.Time      `json:"created_at"`

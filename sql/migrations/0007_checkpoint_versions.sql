@@ -211,11 +211,12 @@ LANGUAGE sql STABLE COST 1000 AS $$
 $$;
 
 -- cairn_pending_writes is a checkpoint's pending writes in the order frameworks replay them
--- (task, then index): [{task_id, channel, value, idx, task_path}].
+-- (LangGraph's writesSortKey: task path, task id, index; strings by code point):
+-- [{task_id, channel, value, idx, task_path}].
 CREATE FUNCTION cairn_pending_writes(p_workflow text, p_checkpoint text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
 	SELECT coalesce(jsonb_agg(jsonb_build_object('task_id', w.task_id, 'channel', w.channel, 'value', w.value, 'idx', w.idx, 'task_path', w.task_path)
-		ORDER BY w.task_id, w.idx), '[]')
+		ORDER BY w.task_path COLLATE "C", w.task_id COLLATE "C", w.idx), '[]')
 	FROM checkpoint_writes w WHERE w.workflow_id = p_workflow AND w.checkpoint_id = p_checkpoint
 $$;
 
