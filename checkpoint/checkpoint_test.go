@@ -457,7 +457,7 @@ func TestBadArguments(t *testing.T) {
 			return err
 		}(),
 		func() error {
-			_, err := s.PutWrites(ctx, checkpoint.PutWritesParams{WorkflowID: w.ID, CheckpointID: "missing", TaskID: "t",
+			_, err := s.PutWrites(ctx, checkpoint.PutWritesParams{WorkflowID: w.ID, CheckpointID: "c",
 				Writes: []checkpoint.PendingWrite{{Channel: "a", Value: raw(`1`)}}})
 			return err
 		}(),

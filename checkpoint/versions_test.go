@@ -237,9 +237,36 @@ func TestPutWrites(t *testing.T) {
 	if !strings.Contains(strings.Join(types, " "), "PendingWritesPut WorkflowInterrupted PendingWritesPut WorkflowResumed") {
 		t.Errorf("history = %v", types)
 	}
-	var nf *checkpoint.NotFoundError
+	var ie *checkpoint.InputError
 	if _, err := s.PutWrites(ctx, checkpoint.PutWritesParams{WorkflowID: "thread-w", CheckpointID: "c1", Namespace: "child", TaskID: "t",
-		Writes: []checkpoint.PendingWrite{w("a", `1`)}}); !errors.As(err, &nf) {
+		Writes: []checkpoint.PendingWrite{w("a", `1`)}}); !errors.As(err, &ie) {
 		t.Errorf("writes to a checkpoint of another namespace: %v", err)
+	}
+}
+
+// TestWritesBeforeTheirCheckpoint: LangGraph may write to a checkpoint whose save is still
+// queued, even the first of a new thread; the writes wait there for it, and go with it.
+func TestWritesBeforeTheirCheckpoint(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	ctx := context.Background()
+	if _, err := s.PutWrites(ctx, checkpoint.PutWritesParams{WorkflowID: "thread-early", CheckpointID: "c1", TaskID: "t",
+		Writes: []checkpoint.PendingWrite{{Channel: "a", Value: raw(`1`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, checkpoint.SaveParams{WorkflowID: "thread-early", CheckpointID: "c1", State: raw(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := s.Load(ctx, "thread-early", "c1", "")
+	if err != nil || len(cp.PendingWrites) != 1 {
+		t.Fatalf("checkpoint = %+v, %v", cp, err)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM workflow_checkpoints WHERE workflow_id = 'thread-early'`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM checkpoint_writes WHERE workflow_id = 'thread-early'`).Scan(&n)
+	if n != 0 {
+		t.Errorf("%d writes outlived their checkpoint", n)
 	}
 }

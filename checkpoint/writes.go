@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cairn-mcp/cairn/internal/eventstore"
@@ -45,7 +46,8 @@ type PutWritesResult struct {
 	Status  string `json:"status"`  // the workflow's status after the writes
 }
 
-// PutWrites adds a task's writes to a checkpoint in one round trip, as an event on the
+// PutWrites adds a task's writes to a checkpoint in one round trip (the checkpoint may still be
+// on its way; a workflow id not seen before is started), as an event on the
 // workflow's stream and rows of checkpoint_writes: LangGraph's putWrites. When every write goes
 // to a special channel they replace the task's earlier writes at those indexes; otherwise a
 // write whose (task, idx) is taken is dropped. A write to __interrupt__ interrupts a running
@@ -88,12 +90,26 @@ func (s *Store) PutWrites(ctx context.Context, p PutWritesParams) (PutWritesResu
 		return res, fmt.Errorf("encode writes: %w", err)
 	}
 	evMeta, _ := json.Marshal(eventstore.Metadata{Actor: p.Actor})
-	err = s.pool.QueryRow(ctx, `SELECT version, written, status FROM cairn_put_writes($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)`,
-		p.WorkflowID, p.CheckpointID, p.Namespace, p.TaskID, p.TaskPath, string(b), string(evMeta)).Scan(&res.Version, &res.Written, &res.Status)
+	const q = `SELECT version, written, status FROM cairn_put_writes($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)`
+	args := []any{p.WorkflowID, p.CheckpointID, p.Namespace, p.TaskID, p.TaskPath, string(b), string(evMeta)}
+	err = s.pool.QueryRow(ctx, q, args...).Scan(&res.Version, &res.Written, &res.Status)
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "CA002" {
+		// The thread's first checkpoint is on its way (LangGraph writes before its put is done):
+		// the writes start the workflow, as the save would.
+		_, err = s.start(ctx, StartParams{ID: p.WorkflowID, Actor: p.Actor}, "", "", func(tx pgx.Tx, _ *Workflow) error {
+			return tx.QueryRow(ctx, q, args...).Scan(&res.Version, &res.Written, &res.Status)
+		})
+		var ie *InputError
+		if errors.As(err, &ie) {
+			if _, gerr := s.Get(ctx, p.WorkflowID); gerr == nil {
+				err = s.pool.QueryRow(ctx, q, args...).Scan(&res.Version, &res.Written, &res.Status)
+			}
+		}
+	}
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "CA005" {
-			return res, &NotFoundError{What: "checkpoint", ID: p.CheckpointID}
+			return res, inputErrorf("checkpoint %q of workflow %q is in another namespace than %q: give the checkpoint's namespace", p.CheckpointID, p.WorkflowID, p.Namespace)
 		}
 		err = translate(err, p.WorkflowID)
 		var nf *NotFoundError

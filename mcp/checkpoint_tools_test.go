@@ -147,8 +147,8 @@ func TestCheckpointToolsConcurrencyForkAndErrors(t *testing.T) {
 	}{
 		{"checkpoint_save", map[string]any{"workflow_id": "thread-42", "node_id": "n"}, []string{"state"}},
 		{"checkpoint_save", map[string]any{"workflow_id": "thread-42", "state": map[string]any{"a": 1}, "channel_versions": map[string]any{"b": 1}}, []string{"channel_versions", `"a"`}},
-		{"checkpoint_put_writes", map[string]any{"workflow_id": "thread-42", "checkpoint_id": "missing", "task_id": "t",
-			"writes": []any{map[string]any{"channel": "a", "value": 1}}}, []string{"missing"}},
+		{"checkpoint_put_writes", map[string]any{"workflow_id": "thread-42", "checkpoint_id": "c", "task_id": "",
+			"writes": []any{map[string]any{"channel": "a", "value": 1}}}, []string{"task_id"}},
 		{"checkpoint_put_writes", map[string]any{"workflow_id": "thread-42", "checkpoint_id": "missing", "task_id": "t", "writes": []any{}}, []string{"writes"}},
 		{"checkpoint_save", map[string]any{"workflow_id": "thread-42", "node_id": "n", "state": 1, "expected_version": 1}, []string{"conflict"}},
 		{"checkpoint_load", map[string]any{"workflow_id": "thread-42", "checkpoint_id": "missing"}, []string{"missing"}},

@@ -34,10 +34,24 @@ ALTER TABLE workflow_checkpoints
 	-- recognised as a retry (same digest) or refused as a conflict (another one).
 	ADD COLUMN content_hash text;
 
+-- Writes may come before their checkpoint: LangGraph queues a checkpoint's put behind the
+-- previous one but writes to it at once, as the official savers allow (no foreign key to the
+-- checkpoint; a deleted checkpoint's writes go with it, cairn_checkpoint_deleted).
 ALTER TABLE checkpoint_writes ADD COLUMN task_path text NOT NULL DEFAULT '';
 ALTER TABLE checkpoint_writes ADD PRIMARY KEY (workflow_id, checkpoint_id, task_id, idx);
-ALTER TABLE checkpoint_writes ADD CONSTRAINT checkpoint_writes_checkpoint_fkey
-	FOREIGN KEY (workflow_id, checkpoint_id) REFERENCES workflow_checkpoints (workflow_id, id) ON DELETE CASCADE;
+
+CREATE FUNCTION cairn_checkpoint_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	-- Retention and the rebuild delete the writes themselves (they run as maintenance, where a
+	-- rebuild's replayed update of a checkpoint row is a delete and an insert).
+	IF current_setting('cairn.maintenance', true) IS DISTINCT FROM 'on' THEN
+		DELETE FROM checkpoint_writes w WHERE w.workflow_id = OLD.workflow_id AND w.checkpoint_id = OLD.id;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER delete_writes AFTER DELETE ON workflow_checkpoints FOR EACH ROW EXECUTE FUNCTION cairn_checkpoint_deleted();
 -- Writes of 1 KB and more (a message) are compressed in the row rather than left as they are.
 ALTER TABLE checkpoint_writes SET (toast_tuple_target = 256);
 ALTER TABLE checkpoint_blobs SET (toast_tuple_target = 256);
@@ -406,8 +420,8 @@ $$;
 -- ones at those indexes; otherwise the first write of a (task, idx) wins. A write to
 -- __interrupt__ sets a running workflow interrupted (WorkflowInterrupted, the write's value as
 -- payload), one to __resume__ sets an interrupted one running (WorkflowResumed), in the same
--- append.
---   CA002: no such workflow; CA005: no such checkpoint in that namespace.
+-- append. The checkpoint need not be saved yet (its save may be on its way).
+--   CA002: no such workflow; CA005: the checkpoint is in another namespace.
 CREATE FUNCTION cairn_put_writes(p_workflow text, p_checkpoint text, p_namespace text, p_task text, p_path text,
 	p_writes jsonb, p_event_meta jsonb)
 RETURNS TABLE (version bigint, written int, status text)
@@ -430,9 +444,9 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'workflow % does not exist', p_workflow USING ERRCODE = 'CA002';
 	END IF;
-	PERFORM 1 FROM workflow_checkpoints c WHERE c.workflow_id = p_workflow AND c.id = p_checkpoint AND c.namespace = p_namespace;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'checkpoint % of workflow % in namespace "%" does not exist', p_checkpoint, p_workflow, p_namespace
+	PERFORM 1 FROM workflow_checkpoints c WHERE c.workflow_id = p_workflow AND c.id = p_checkpoint AND c.namespace <> p_namespace;
+	IF FOUND THEN
+		RAISE EXCEPTION 'checkpoint % of workflow % is not in namespace "%"', p_checkpoint, p_workflow, p_namespace
 			USING ERRCODE = 'CA005';
 	END IF;
 	SELECT jsonb_agg(x.w || jsonb_build_object('idx', coalesce((x.w ->> 'idx')::int, cairn_special_write_idx(x.w ->> 'channel'), x.ord::int - 1)) ORDER BY x.ord),
@@ -581,6 +595,9 @@ BEGIN
 				EXECUTE format('DELETE FROM %I WHERE ' || keyc, e.data ->> 'table')
 					USING coalesce(nullif(e.data -> 'old', 'null'), e.data -> 'row');
 			END IF;
+			IF e.data ->> 'op' = 'DELETE' AND e.data ->> 'table' = 'workflow_checkpoints' THEN
+				DELETE FROM checkpoint_writes w WHERE w.workflow_id = e.data -> 'row' ->> 'workflow_id' AND w.checkpoint_id = e.data -> 'row' ->> 'id';
+			END IF;
 			SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
 			FROM pg_attribute a
 			WHERE a.attrelid = (e.data ->> 'table')::regclass AND a.attnum > 0 AND NOT a.attisdropped;
@@ -608,6 +625,8 @@ BEGIN
 	DELETE FROM workflow_checkpoints c WHERE c.id IN (
 		SELECT jsonb_array_elements_text(ev.data -> 'checkpoint_ids') FROM events ev WHERE ev.stream_id = 'cairn:retention');
 	DELETE FROM workflow_checkpoints c WHERE (c.workflow_id, c.id) IN (
+		SELECT p ->> 0, p ->> 1 FROM events ev, jsonb_array_elements(ev.data -> 'checkpoints') p WHERE ev.stream_id = 'cairn:retention');
+	DELETE FROM checkpoint_writes w WHERE (w.workflow_id, w.checkpoint_id) IN (
 		SELECT p ->> 0, p ->> 1 FROM events ev, jsonb_array_elements(ev.data -> 'checkpoints') p WHERE ev.stream_id = 'cairn:retention');
 	-- Sequences must stay ahead of the ids the rebuild inserted.
 	PERFORM setval(pg_get_serial_sequence('workflow_steps', 'id'), greatest(coalesce((SELECT max(id) FROM workflow_steps), 0), 1));
@@ -661,6 +680,8 @@ BEGIN
 		LIMIT p_batch
 	), del AS (
 		DELETE FROM workflow_checkpoints c USING doomed d WHERE c.workflow_id = d.workflow_id AND c.id = d.id RETURNING c.id, c.workflow_id
+	), delw AS (
+		DELETE FROM checkpoint_writes w USING doomed d WHERE w.workflow_id = d.workflow_id AND w.checkpoint_id = d.id
 	)
 	SELECT jsonb_agg(jsonb_build_array(del.workflow_id, del.id)), array_agg(DISTINCT del.workflow_id) INTO ids, wids FROM del;
 	IF ids IS NULL THEN

@@ -9,6 +9,7 @@
 // is, so cairn stores a message list message by message; anything else (bytes, or JSON that
 // PostgreSQL's jsonb cannot hold) as {"$serde": [type, base64]}.
 
+import { randomBytes } from "node:crypto";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   BaseCheckpointSaver,
@@ -87,7 +88,7 @@ const NOT_FOR_JSONB = /\\u0000|\\ud[89a-f]/i;
  * CairnSaver is a LangGraph `BaseCheckpointSaver` backed by a running `cairn serve`: one MCP
  * client per saver, connected on first use and reconnected after a failed call.
  */
-export class CairnSaver extends BaseCheckpointSaver {
+export class CairnSaver extends BaseCheckpointSaver<string> {
   readonly prefix: string;
   private readonly url: URL;
   private readonly workflowName: string;
@@ -228,6 +229,17 @@ export class CairnSaver extends BaseCheckpointSaver {
     checkpoint.channel_versions[TASKS] = versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
   }
 
+  /**
+   * getNextVersion makes versions unique within a thread, as LangGraph's Python savers do: the
+   * step count, zero-padded so that versions order as strings, and a random part. A fork from
+   * an earlier checkpoint then never reuses a version another branch gave a different value
+   * (cairn keeps the first value of a version, as the official PostgreSQL saver does).
+   */
+  getNextVersion(current: string | undefined): string {
+    const n = current === undefined ? 0 : typeof current === "number" ? current : Number.parseInt(String(current).split(".")[0], 10) || 0;
+    return `${String(n + 1).padStart(10, "0")}.${randomBytes(4).toString("hex")}`;
+  }
+
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
     if (thread_id === undefined || thread_id === null || thread_id === "") return undefined;
@@ -275,7 +287,13 @@ export class CairnSaver extends BaseCheckpointSaver {
 
   async put(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<RunnableConfig> {
     if (config.configurable === undefined) throw new Error(`Missing "configurable" field in "config" param`);
-    const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable;
+    const { thread_id, checkpoint_ns = "" } = config.configurable;
+    await this.save(config, checkpoint, metadata, newVersions);
+    return { configurable: { thread_id, checkpoint_ns, checkpoint_id: checkpoint.id } };
+  }
+
+  private async save(config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, newVersions: ChannelVersions): Promise<void> {
+    const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
     const { channel_values: values, channel_versions: versions, id, ...extra } = checkpoint;
     const state: Record<string, unknown> = {};
     for (const channel of Object.keys(newVersions)) {
@@ -292,7 +310,6 @@ export class CairnSaver extends BaseCheckpointSaver {
       extra: JSON.parse(JSON.stringify(extra)),
       metadata: await this.encodeMetadata(metadata),
     });
-    return { configurable: { thread_id, checkpoint_ns, checkpoint_id: id } };
   }
 
   async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string, taskPath = ""): Promise<void> {
