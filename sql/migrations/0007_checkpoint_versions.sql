@@ -52,9 +52,6 @@ BEGIN
 END
 $$;
 CREATE TRIGGER delete_writes AFTER DELETE ON workflow_checkpoints FOR EACH ROW EXECUTE FUNCTION cairn_checkpoint_deleted();
--- Writes of 1 KB and more (a message) are compressed in the row rather than left as they are.
-ALTER TABLE checkpoint_writes SET (toast_tuple_target = 256);
-ALTER TABLE checkpoint_blobs SET (toast_tuple_target = 256);
 
 -- cairn_uuid7 is a time-ordered UUID (RFC 9562 version 7) as text: the default id of a checkpoint
 -- inserted by raw SQL, so that ordering by id is ordering by time there too.
