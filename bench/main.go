@@ -45,6 +45,8 @@ func main() {
 	toolsOnly := flag.Bool("tools-only", false, "measure only the size of tools/list per toolset")
 	recoveryOnly := flag.Bool("recovery-only", false, "run only the recovery benchmarks of the embed pipeline")
 	fairnessOnly := flag.Bool("fairness-only", false, "run only the fairness benchmark: another caller's latency while one runs 30 slow calls")
+	langGraphOnly := flag.Bool("langgraph-only", false, "run only the LangGraph leg: CairnSaver beside PostgresSaver (clients/langgraph)")
+	lgN := flag.Int("langgraph-n", 400, "put and getTuple calls per saver in the LangGraph leg (twice that with concurrent threads)")
 	ro := recoveryOpts{}
 	flag.IntVar(&ro.rows, "recovery-rows", 2000, "pending episodes in the recovery benchmarks")
 	flag.DurationVar(&ro.phase, "recovery-phase", 30*time.Second, "how long Ollama answers 500, then how long it hangs, in the recovery benchmark")
@@ -79,6 +81,7 @@ func main() {
 		ro.only = true
 	}
 	ro.fairnessOnly = *fairnessOnly
+	ro.langGraphOnly, ro.langGraphN = *langGraphOnly, *lgN
 	if ro.phase < 5*time.Second || ro.rows < 100 {
 		fmt.Fprintln(os.Stderr, "bench: -recovery-phase must be at least 5s and -recovery-rows at least 100")
 		os.Exit(2)
@@ -147,6 +150,14 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 	}
 	if ro.fairnessOnly {
 		return runFairness(ctx, bin, url)
+	}
+	if ro.langGraphOnly {
+		lg, err := benchLangGraph(ctx, admin, bin, ro.langGraphN)
+		if err != nil {
+			return fmt.Errorf("langgraph benchmarks: %w", err)
+		}
+		printLangGraph(os.Stdout, lg)
+		return nil
 	}
 	if ko.only {
 		kr, err := benchKnowledge(ctx, pool, bin, url, ko.entities, ko.pipelineRows)
@@ -264,6 +275,10 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 	if err != nil {
 		return fmt.Errorf("checkpoint benchmarks: %w", err)
 	}
+	lg, err := benchLangGraph(ctx, admin, bin, ro.langGraphN)
+	if err != nil {
+		return fmt.Errorf("langgraph benchmarks: %w", err)
+	}
 	agentFigures, err := benchAgents(ctx, pool, bin, url)
 	if err != nil {
 		return fmt.Errorf("agents benchmarks: %w", err)
@@ -289,6 +304,7 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 	fmt.Printf("\n| event store (Go API, one event per append, each its own transaction) | appends/s |\n|---|---|\n")
 	fmt.Printf("| 1 writer | %.0f |\n| 8 concurrent writers (8 streams) | %.0f |\n", appends1, appends8)
 	printCheckpoints(os.Stdout, checkpoints)
+	printLangGraph(os.Stdout, lg)
 	printAgents(os.Stdout, agentFigures)
 	printKnowledge(os.Stdout, knowledgeFigures)
 	printToolList(os.Stdout, toolSizes)

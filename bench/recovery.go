@@ -21,6 +21,9 @@ type recoveryOpts struct {
 	only  bool          // run only these
 	// fairnessOnly runs only the fairness benchmark (fairness.go).
 	fairnessOnly bool
+	// langGraphOnly runs only the LangGraph leg (langgraph.go), with langGraphN calls per saver.
+	langGraphOnly bool
+	langGraphN    int
 }
 
 // runRecovery measures how fast the embed pipeline recovers, with one `cairn serve` and one

@@ -90,24 +90,29 @@ type Interrupt struct {
 
 // Checkpoint is a saved state of a workflow.
 type Checkpoint struct {
-	ID            string          `json:"checkpoint_id"`
-	WorkflowID    string          `json:"workflow_id"`
-	Namespace     string          `json:"namespace"`
-	NodeID        string          `json:"node_id,omitempty"`
-	ParentID      string          `json:"parent_id,omitempty"`
-	State         json.RawMessage `json:"state,omitempty"` // only when loaded
-	Metadata      json.RawMessage `json:"metadata"`
-	PendingWrites []PendingWrite  `json:"pending_writes,omitempty"`
-	Version       int64           `json:"version"`
-	CreatedAt     time.Time       `json:"created_at"`
+	ID         string          `json:"checkpoint_id"`
+	WorkflowID string          `json:"workflow_id"`
+	Namespace  string          `json:"namespace"`
+	NodeID     string          `json:"node_id,omitempty"`
+	ParentID   string          `json:"parent_id,omitempty"`
+	State      json.RawMessage `json:"state,omitempty"` // only when loaded, or listed with IncludeState
+	// ChannelVersions and Extra are what a save with versioned channels gave.
+	ChannelVersions json.RawMessage `json:"channel_versions,omitempty"`
+	Extra           json.RawMessage `json:"extra,omitempty"`
+	Metadata        json.RawMessage `json:"metadata"`
+	// PendingWrites are ordered by task path, task id, then index: the order frameworks replay them in.
+	PendingWrites []PendingWrite `json:"pending_writes"`
+	Version       int64          `json:"version"`
+	CreatedAt     time.Time      `json:"created_at"`
 }
 
 // PendingWrite is a write a task made after a checkpoint, not yet folded into a checkpoint.
 type PendingWrite struct {
-	TaskID  string          `json:"task_id"`
-	Idx     *int            `json:"idx,omitempty"` // position among the task's writes; default its place in the list
-	Channel string          `json:"channel"`
-	Value   json.RawMessage `json:"value"`
+	TaskID   string          `json:"task_id"`
+	Idx      *int            `json:"idx,omitempty"` // position among the task's writes; default its place in the list
+	Channel  string          `json:"channel"`
+	Value    json.RawMessage `json:"value"`
+	TaskPath string          `json:"task_path,omitempty"`
 }
 
 // NotFoundError says a workflow or checkpoint does not exist.

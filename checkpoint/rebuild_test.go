@@ -64,6 +64,23 @@ func TestRebuildEqualsLive(t *testing.T) {
 	s.Save(ctx, checkpoint.SaveParams{WorkflowID: c.ID, State: raw(`{}`)})
 	s.Delete(ctx, c.ID, "")
 
+	// A framework's thread: its own ids, versioned channels, writes added later, an interrupt
+	// and its resume.
+	long := `[` + strings.Repeat(`{"m": "hello"},`, 20) + `{"m": "bye"}]`
+	for i, st := range []string{`{"messages": ` + long + `, "n": 1}`, `{"n": 2}`} {
+		id := fmt.Sprint("lg-", i)
+		if _, err := s.Save(ctx, checkpoint.SaveParams{WorkflowID: "lg", CheckpointID: id, State: raw(st),
+			ChannelVersions: raw(fmt.Sprintf(`{"messages": 1, "n": %d}`, i+1)), Extra: raw(`{"v": 4}`), Metadata: raw(`{"step": 1}`)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range []string{"n", "__interrupt__", "__resume__"} {
+			if _, err := s.PutWrites(ctx, checkpoint.PutWritesParams{WorkflowID: "lg", CheckpointID: id, TaskID: "task", TaskPath: "p",
+				Writes: []checkpoint.PendingWrite{{Channel: ch, Value: raw(`"x"`)}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
 	// The predecessor's raw SQL, and more.
 	var raw1 string
 	if err := db.Pool.QueryRow(ctx, "INSERT INTO workflows (name) VALUES ($1) RETURNING id", "research-pipeline").Scan(&raw1); err != nil {

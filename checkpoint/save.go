@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
@@ -16,10 +17,24 @@ import (
 // SaveParams describe a checkpoint to save.
 type SaveParams struct {
 	WorkflowID string
-	NodeID     string          // the node (step) that produced the state
-	Namespace  string          // subgraph namespace; "" is the top level
-	State      json.RawMessage // the state; a JSON object is stored channel by channel
-	ParentID   string          // default: the namespace's newest checkpoint
+	// CheckpointID is the caller's id for the checkpoint (LangGraph makes its own, time-ordered);
+	// default one cairn makes, after the namespace's newest. Saving an id again with the same
+	// content returns the first save (Duplicate); with other content it fails with
+	// *CheckpointConflictError.
+	CheckpointID string
+	NodeID       string          // the node (step) that produced the state; optional
+	Namespace    string          // subgraph namespace; "" is the top level
+	State        json.RawMessage // the state; a JSON object is stored channel by channel
+	// ChannelVersions, a JSON object of channel → version (a string or a number), saves the
+	// checkpoint with versioned channels: State then holds the values of new versions only, and
+	// each other channel has the value saved earlier under its version in this namespace.
+	ChannelVersions json.RawMessage
+	// Extra is a JSON object kept with the checkpoint and returned unchanged (a framework's own
+	// bookkeeping, such as LangGraph's v, ts and versions_seen).
+	Extra json.RawMessage
+	// ParentID is the checkpoint this one follows. Default: the namespace's newest, or none when
+	// CheckpointID is given (a caller that names its checkpoints names their parents).
+	ParentID string
 	// ExpectedVersion fences out a second writer: the save fails with *ConflictError unless the
 	// workflow is at this version. nil saves whatever the version.
 	ExpectedVersion *int64
@@ -27,7 +42,9 @@ type SaveParams struct {
 	Metadata        json.RawMessage
 	// IdempotencyKey makes a retried save return the first save's checkpoint and write nothing.
 	IdempotencyKey string
-	Actor          string // who saves, recorded in the event's metadata
+	// WorkflowName names the workflow when this save starts it (a workflow id not seen before).
+	WorkflowName string
+	Actor        string // who saves, recorded in the event's metadata
 }
 
 // SaveResult is where a checkpoint went.
@@ -39,24 +56,109 @@ type SaveResult struct {
 	CreatedAt    time.Time `json:"created_at"`
 }
 
-// Save saves a checkpoint: one round trip that appends the CheckpointSaved event and updates the
-// projections atomically.
-func (s *Store) Save(ctx context.Context, p SaveParams) (SaveResult, error) {
-	return save(ctx, s.pool, p)
+// CheckpointConflictError says a caller-chosen checkpoint id was saved before with other
+// content: a second writer on the thread, or an id reused by mistake.
+type CheckpointConflictError struct {
+	WorkflowID, CheckpointID string
 }
 
-// save is Save on any connection or transaction.
+// CallerCanFix marks CheckpointConflictError as the caller's to fix.
+func (*CheckpointConflictError) CallerCanFix() {}
+
+func (e *CheckpointConflictError) Error() string {
+	return fmt.Sprintf("checkpoint %q of workflow %q was saved before with other content: give this checkpoint a new id, or load that one (checkpoint_load)", e.CheckpointID, e.WorkflowID)
+}
+
+// Save saves a checkpoint: one round trip that appends the CheckpointSaved event and updates the
+// projections atomically. A workflow id not seen before is started by the save, in the same
+// transaction.
+func (s *Store) Save(ctx context.Context, p SaveParams) (SaveResult, error) {
+	r, err := save(ctx, s.pool, p)
+	var nf *NotFoundError
+	if !errors.As(err, &nf) || nf.What != "workflow" {
+		return r, err
+	}
+	_, err = s.start(ctx, StartParams{ID: p.WorkflowID, Name: p.WorkflowName, Actor: p.Actor}, "", "", func(tx pgx.Tx, _ *Workflow) error {
+		r, err = save(ctx, tx, p)
+		return err
+	})
+	var ie *InputError
+	if errors.As(err, &ie) {
+		// Started by another caller since: save into it.
+		if _, gerr := s.Get(ctx, p.WorkflowID); gerr == nil {
+			return save(ctx, s.pool, p)
+		}
+	}
+	return r, err
+}
+
+// versionsObject checks a channel_versions argument: a JSON object of strings or numbers.
+func versionsObject(v json.RawMessage) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(v, &m); err != nil || m == nil {
+		return nil, inputErrorf("channel_versions must be a JSON object of channel → version, e.g. {\"messages\": 3, \"plan\": 1}")
+	}
+	for ch, ver := range m {
+		var x any
+		_ = json.Unmarshal(ver, &x)
+		switch x.(type) {
+		case string, float64:
+		default:
+			return nil, inputErrorf("channel_versions[%q] is %s: a version is a string or a number", ch, ver)
+		}
+	}
+	return m, nil
+}
+
+// save is Save on any connection or transaction, without starting the workflow.
 func save(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, p SaveParams) (SaveResult, error) {
 	if err := checkID("workflow_id", p.WorkflowID); err != nil {
 		return SaveResult{}, err
 	}
-	if len(p.State) == 0 || !json.Valid(p.State) {
-		return SaveResult{}, inputErrorf("state is required: the workflow's state as JSON (an object of channel values, e.g. {\"messages\": [...], \"plan\": \"...\"})")
+	if p.CheckpointID != "" {
+		if err := checkID("checkpoint_id", p.CheckpointID); err != nil {
+			return SaveResult{}, err
+		}
 	}
-	if len(p.NodeID) > MaxNameLen || len(p.Namespace) > MaxNameLen {
-		return SaveResult{}, inputErrorf("node_id and namespace may be at most %d bytes", MaxNameLen)
+	if len(p.State) == 0 || !json.Valid(p.State) {
+		if len(p.ChannelVersions) == 0 {
+			return SaveResult{}, inputErrorf("state is required: the workflow's state as JSON (an object of channel values, e.g. {\"messages\": [...], \"plan\": \"...\"})")
+		}
+		if len(p.State) > 0 {
+			return SaveResult{}, inputErrorf("state is not valid JSON")
+		}
+		p.State = json.RawMessage(`{}`)
+	}
+	var versions *string
+	if len(p.ChannelVersions) > 0 && string(p.ChannelVersions) != "null" {
+		vs, err := versionsObject(p.ChannelVersions)
+		if err != nil {
+			return SaveResult{}, err
+		}
+		var st map[string]json.RawMessage
+		if err := json.Unmarshal(p.State, &st); err != nil || st == nil {
+			return SaveResult{}, inputErrorf("with channel_versions, state must be a JSON object of the new versions' values, e.g. {\"messages\": [...]}")
+		}
+		for ch := range st {
+			if _, ok := vs[ch]; !ok {
+				return SaveResult{}, inputErrorf("state has channel %q, which channel_versions does not name: give it a version", ch)
+			}
+		}
+		v := string(p.ChannelVersions)
+		versions = &v
+	}
+	var extra *string
+	if len(p.Extra) > 0 && string(p.Extra) != "null" {
+		e, err := callerr.JSONObject("extra", p.Extra)
+		if err != nil {
+			return SaveResult{}, err
+		}
+		extra = &e
+	}
+	if len(p.NodeID) > MaxNameLen || len(p.Namespace) > MaxNameLen || len(p.WorkflowName) > MaxNameLen {
+		return SaveResult{}, inputErrorf("node_id, namespace and workflow_name may be at most %d bytes", MaxNameLen)
 	}
 	if p.ParentID != "" {
 		if err := checkID("parent_id", p.ParentID); err != nil {
@@ -69,13 +171,8 @@ func save(ctx context.Context, q interface {
 	}
 	writes := "[]"
 	if len(p.PendingWrites) > 0 {
-		for i, w := range p.PendingWrites {
-			if w.TaskID == "" || w.Channel == "" {
-				return SaveResult{}, inputErrorf("pending_writes[%d]: task_id and channel are required", i)
-			}
-			if len(w.Value) > 0 && !json.Valid(w.Value) {
-				return SaveResult{}, inputErrorf("pending_writes[%d].value is not valid JSON", i)
-			}
+		if err := checkWrites("pending_writes", p.PendingWrites, true); err != nil {
+			return SaveResult{}, err
 		}
 		b, err := json.Marshal(p.PendingWrites)
 		if err != nil {
@@ -91,30 +188,30 @@ func save(ctx context.Context, q interface {
 		expected = *p.ExpectedVersion
 	}
 	evMeta, _ := json.Marshal(eventstore.Metadata{Actor: p.Actor})
-	var parent, node, key *string
-	if p.ParentID != "" {
-		parent = &p.ParentID
-	}
-	if p.NodeID != "" {
-		node = &p.NodeID
-	}
-	if p.IdempotencyKey != "" {
-		if len(p.IdempotencyKey) > eventstore.MaxKeyLen {
-			return SaveResult{}, inputErrorf("idempotency_key may be at most %d bytes", eventstore.MaxKeyLen)
-		}
-		key = &p.IdempotencyKey
+	if p.IdempotencyKey != "" && len(p.IdempotencyKey) > eventstore.MaxKeyLen {
+		return SaveResult{}, inputErrorf("idempotency_key may be at most %d bytes", eventstore.MaxKeyLen)
 	}
 	var r SaveResult
 	var parentOut *string
 	err = q.QueryRow(ctx, `SELECT checkpoint_id, parent_id, version, duplicate, created_at
-		FROM cairn_checkpoint_save($1, $2, $3, $4, $5, $6::jsonb, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11)`,
-		p.WorkflowID, newID(), p.Namespace, node, parent, string(p.State), expected, meta, writes, string(evMeta), key).
+		FROM cairn_checkpoint_save($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13)`,
+		p.WorkflowID, nilIfEmpty(p.CheckpointID), p.Namespace, nilIfEmpty(p.NodeID), nilIfEmpty(p.ParentID), string(p.State), versions, extra,
+		expected, meta, writes, string(evMeta), nilIfEmpty(p.IdempotencyKey)).
 		Scan(&r.CheckpointID, &parentOut, &r.Version, &r.Duplicate, &r.CreatedAt)
 	if err != nil {
 		if c := eventstore.AsConflict(err, StreamID(p.WorkflowID), expected); c != nil {
 			return r, c
 		}
-		return r, fmt.Errorf("save checkpoint of %s: %w", p.WorkflowID, translate(err, p.WorkflowID))
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "CA004" {
+			return r, &CheckpointConflictError{WorkflowID: p.WorkflowID, CheckpointID: p.CheckpointID}
+		}
+		err = translate(err, p.WorkflowID)
+		var nf *NotFoundError
+		if errors.As(err, &nf) {
+			return r, nf
+		}
+		return r, fmt.Errorf("save checkpoint of %s: %w", p.WorkflowID, err)
 	}
 	if parentOut != nil {
 		r.ParentID = *parentOut
@@ -122,24 +219,68 @@ func save(ctx context.Context, q interface {
 	return r, nil
 }
 
-// Load returns a checkpoint with its state and pending writes: the workflow's head (newest in the
-// namespace) unless checkpointID names one.
+// checkWrites checks pending writes; what names the argument in errors.
+func checkWrites(what string, ws []PendingWrite, needTask bool) error {
+	for i, w := range ws {
+		if (needTask && w.TaskID == "") || w.Channel == "" {
+			if needTask {
+				return inputErrorf("%s[%d]: task_id and channel are required", what, i)
+			}
+			return inputErrorf("%s[%d]: channel is required", what, i)
+		}
+		if len(w.Channel) > MaxNameLen || len(w.TaskID) > MaxIDLen {
+			return inputErrorf("%s[%d]: channel may be at most %d bytes and task_id %d", what, i, MaxNameLen, MaxIDLen)
+		}
+		if len(w.Value) > 0 && !json.Valid(w.Value) {
+			return inputErrorf("%s[%d].value is not valid JSON", what, i)
+		}
+	}
+	return nil
+}
+
+// checkpointCols are a checkpoint's columns, state and pending writes as Load and List read them
+// ($state: whether to put the state together).
+const checkpointCols = `c.id, c.workflow_id, c.namespace, coalesce(c.node_id, ''), coalesce(c.parent_id, ''), c.metadata,
+	coalesce(c.version, 0), c.created_at, c.channel_versions, c.extra, cairn_pending_writes(c.workflow_id, c.id)`
+
+func scanCheckpoint(r pgx.Row, withState bool) (Checkpoint, error) {
+	var c Checkpoint
+	var versions, extra, writes, state []byte
+	dest := []any{&c.ID, &c.WorkflowID, &c.Namespace, &c.NodeID, &c.ParentID, &c.Metadata, &c.Version, &c.CreatedAt, &versions, &extra, &writes}
+	if withState {
+		dest = append(dest, &state)
+	}
+	if err := r.Scan(dest...); err != nil {
+		return c, err
+	}
+	c.ChannelVersions, c.Extra = versions, extra
+	if withState {
+		if state == nil {
+			state = []byte("null")
+		}
+		c.State = state
+	}
+	if err := json.Unmarshal(writes, &c.PendingWrites); err != nil {
+		return c, fmt.Errorf("decode pending writes of %s: %w", c.ID, err)
+	}
+	return c, nil
+}
+
+// Load returns a checkpoint with its state and pending writes: the namespace's newest (the
+// greatest id) unless checkpointID names one.
 func (s *Store) Load(ctx context.Context, workflowID, checkpointID, namespace string) (*Checkpoint, error) {
 	if err := checkID("workflow_id", workflowID); err != nil {
 		return nil, err
 	}
 	var row pgx.Row
-	const cols = `c.id, c.workflow_id, c.namespace, coalesce(c.node_id, ''), coalesce(c.parent_id, ''),
-		coalesce(c.state, cairn_state_from_channels(c.workflow_id, c.channels)), c.metadata, coalesce(c.version, 0), c.created_at`
+	const cols = checkpointCols + `, cairn_checkpoint_state(c)`
 	if checkpointID != "" {
 		row = s.pool.QueryRow(ctx, `SELECT `+cols+` FROM workflow_checkpoints c WHERE c.workflow_id = $1 AND c.id = $2`, workflowID, checkpointID)
 	} else {
 		row = s.pool.QueryRow(ctx, `SELECT `+cols+` FROM workflow_checkpoints c
-			WHERE c.workflow_id = $1 AND c.namespace = $2 ORDER BY c.created_at DESC, c.id DESC LIMIT 1`, workflowID, namespace)
+			WHERE c.workflow_id = $1 AND c.namespace = $2 ORDER BY c.id DESC LIMIT 1`, workflowID, namespace)
 	}
-	var c Checkpoint
-	var state []byte
-	err := row.Scan(&c.ID, &c.WorkflowID, &c.Namespace, &c.NodeID, &c.ParentID, &state, &c.Metadata, &c.Version, &c.CreatedAt)
+	c, err := scanCheckpoint(row, true)
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, gerr := s.Get(ctx, workflowID); gerr != nil {
 			return nil, gerr
@@ -152,38 +293,35 @@ func (s *Store) Load(ctx context.Context, workflowID, checkpointID, namespace st
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint of %s: %w", workflowID, err)
 	}
-	c.State = state
-	rows, err := s.pool.Query(ctx, `SELECT task_id, idx, channel, value FROM checkpoint_writes
-		WHERE checkpoint_id = $1 ORDER BY task_id, idx`, c.ID)
-	if err != nil {
-		return nil, fmt.Errorf("load pending writes of %s: %w", c.ID, err)
-	}
-	c.PendingWrites, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (PendingWrite, error) {
-		var w PendingWrite
-		var idx int
-		err := r.Scan(&w.TaskID, &idx, &w.Channel, &w.Value)
-		w.Idx = &idx
-		return w, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load pending writes of %s: %w", c.ID, err)
-	}
 	return &c, nil
 }
 
-// ListParams select checkpoints to list, newest first.
+// ListParams select checkpoints to list, greatest id (newest) first.
 type ListParams struct {
-	WorkflowID string
-	Namespace  *string         // nil: every namespace
-	Before     string          // a checkpoint id: list older ones (keyset pagination)
-	Limit      int             // default 50, at most 1000
-	Metadata   json.RawMessage // only checkpoints whose metadata contains this object
+	// WorkflowID lists one workflow's checkpoints; "" lists every workflow's whose id starts
+	// with WorkflowPrefix.
+	WorkflowID     string
+	WorkflowPrefix string
+	Namespace      *string         // nil: every namespace
+	Before         string          // only ids that sort before this one, as strings (keyset pagination)
+	Limit          int             // default 50, at most 1000
+	Metadata       json.RawMessage // only checkpoints whose metadata contains this object
+	IncludeState   bool            // put each checkpoint's state together too
 }
 
-// List returns checkpoints without their state, newest first.
+// List returns checkpoints with their metadata and pending writes, greatest id first; their
+// state only with IncludeState.
 func (s *Store) List(ctx context.Context, p ListParams) ([]Checkpoint, error) {
-	if err := checkID("workflow_id", p.WorkflowID); err != nil {
-		return nil, err
+	if p.WorkflowID != "" {
+		if err := checkID("workflow_id", p.WorkflowID); err != nil {
+			return nil, err
+		}
+		if p.WorkflowPrefix != "" {
+			return nil, inputErrorf("give workflow_id or workflow_prefix, not both")
+		}
+	}
+	if len(p.WorkflowPrefix) > MaxIDLen || len(p.Before) > MaxIDLen {
+		return nil, inputErrorf("workflow_prefix and before may be at most %d bytes", MaxIDLen)
 	}
 	if p.Limit == 0 {
 		p.Limit = 50
@@ -195,36 +333,26 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	var before *string
-	if p.Before != "" {
-		var exists bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM workflow_checkpoints WHERE workflow_id = $1 AND id = $2)`, p.WorkflowID, p.Before).Scan(&exists); err != nil {
-			return nil, fmt.Errorf("list checkpoints: %w", err)
-		}
-		if !exists {
-			return nil, &NotFoundError{What: "checkpoint", ID: p.Before}
-		}
-		before = &p.Before
+	cols := checkpointCols
+	if p.IncludeState {
+		cols += `, cairn_checkpoint_state(c)`
 	}
-	rows, err := s.pool.Query(ctx, `SELECT c.id, c.workflow_id, c.namespace, coalesce(c.node_id, ''), coalesce(c.parent_id, ''), c.metadata, coalesce(c.version, 0), c.created_at
+	rows, err := s.pool.Query(ctx, `SELECT `+cols+`
 		FROM workflow_checkpoints c
-		WHERE c.workflow_id = $1
-		  AND ($2::text IS NULL OR c.namespace = $2)
-		  AND ($3::text IS NULL OR (c.created_at, c.id) < (SELECT b.created_at, b.id FROM workflow_checkpoints b WHERE b.id = $3))
-		  AND c.metadata @> $4::jsonb
-		ORDER BY c.created_at DESC, c.id DESC LIMIT $5`, p.WorkflowID, p.Namespace, before, filter, p.Limit)
+		WHERE ($1::text IS NULL OR c.workflow_id = $1)
+		  AND ($2 = '' OR starts_with(c.workflow_id, $2))
+		  AND ($3::text IS NULL OR c.namespace = $3)
+		  AND ($4::text IS NULL OR c.id < $4)
+		  AND c.metadata @> $5::jsonb
+		ORDER BY c.id DESC LIMIT $6`, nilIfEmpty(p.WorkflowID), p.WorkflowPrefix, p.Namespace, nilIfEmpty(p.Before), filter, p.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list checkpoints of %s: %w", p.WorkflowID, err)
+		return nil, fmt.Errorf("list checkpoints: %w", err)
 	}
-	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Checkpoint, error) {
-		var c Checkpoint
-		err := r.Scan(&c.ID, &c.WorkflowID, &c.Namespace, &c.NodeID, &c.ParentID, &c.Metadata, &c.Version, &c.CreatedAt)
-		return c, err
-	})
+	cps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Checkpoint, error) { return scanCheckpoint(r, p.IncludeState) })
 	if err != nil {
-		return nil, fmt.Errorf("list checkpoints of %s: %w", p.WorkflowID, err)
+		return nil, fmt.Errorf("list checkpoints: %w", err)
 	}
-	if len(cps) == 0 {
+	if len(cps) == 0 && p.WorkflowID != "" {
 		if _, err := s.Get(ctx, p.WorkflowID); err != nil {
 			return nil, err
 		}

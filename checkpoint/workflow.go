@@ -390,7 +390,8 @@ func (s *Store) Fork(ctx context.Context, id, checkpointID, name, actor string) 
 	w, err := s.start(ctx, StartParams{Name: name, Input: src.Input, Metadata: src.Metadata, Actor: actor}, id, checkpointID,
 		func(tx pgx.Tx, w *Workflow) error {
 			var err error
-			res, err = save(ctx, tx, SaveParams{WorkflowID: w.ID, NodeID: cp.NodeID, Namespace: cp.Namespace, State: cp.State, Metadata: meta, Actor: actor})
+			res, err = save(ctx, tx, SaveParams{WorkflowID: w.ID, NodeID: cp.NodeID, Namespace: cp.Namespace, State: cp.State,
+				ChannelVersions: cp.ChannelVersions, Extra: cp.Extra, Metadata: meta, Actor: actor})
 			return err
 		})
 	if err != nil {

@@ -52,12 +52,12 @@ func installClients(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join("..", "scripts", "interop-deps.sh"))
+	cmd := exec.CommandContext(ctx, filepath.Join("..", "scripts", "npm-cache.sh"), ".")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("install the MCP clients (scripts/interop-deps.sh): %v\n%s", err, stderr.String())
+		t.Fatalf("install the MCP clients (scripts/npm-cache.sh interop): %v\n%s", err, stderr.String())
 	}
 	return strings.TrimSpace(string(out))
 }

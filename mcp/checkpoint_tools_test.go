@@ -146,7 +146,10 @@ func TestCheckpointToolsConcurrencyForkAndErrors(t *testing.T) {
 		wants []string
 	}{
 		{"checkpoint_save", map[string]any{"workflow_id": "thread-42", "node_id": "n"}, []string{"state"}},
-		{"checkpoint_save", map[string]any{"workflow_id": "nope", "node_id": "n", "state": map[string]any{}}, []string{"nope", "does not exist"}},
+		{"checkpoint_save", map[string]any{"workflow_id": "thread-42", "state": map[string]any{"a": 1}, "channel_versions": map[string]any{"b": 1}}, []string{"channel_versions", `"a"`}},
+		{"checkpoint_put_writes", map[string]any{"workflow_id": "thread-42", "checkpoint_id": "c", "task_id": "",
+			"writes": []any{map[string]any{"channel": "a", "value": 1}}}, []string{"task_id"}},
+		{"checkpoint_put_writes", map[string]any{"workflow_id": "thread-42", "checkpoint_id": "missing", "task_id": "t", "writes": []any{}}, []string{"writes"}},
 		{"checkpoint_save", map[string]any{"workflow_id": "thread-42", "node_id": "n", "state": 1, "expected_version": 1}, []string{"conflict"}},
 		{"checkpoint_load", map[string]any{"workflow_id": "thread-42", "checkpoint_id": "missing"}, []string{"missing"}},
 		{"workflow_start", map[string]any{"name": "dup", "workflow_id": "thread-42"}, []string{"exists"}},
@@ -160,6 +163,46 @@ func TestCheckpointToolsConcurrencyForkAndErrors(t *testing.T) {
 	}
 	ok(t, cs, "workflow_delete", map[string]any{"workflow_id": fw["id"]})
 	fails(t, cs, "workflow_get", map[string]any{"workflow_id": fw["id"]}, "does not exist")
+}
+
+// TestCheckpointToolsForFrameworks: what a LangGraph checkpointer does through the tools — its
+// own ids, versioned channels, writes added to a checkpoint, a listing across its threads with
+// state — and what a user then sees (the interrupt in workflow_list).
+func TestCheckpointToolsForFrameworks(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	cs := stdioClient(t, db)
+	save := map[string]any{"workflow_id": "lg:thread-1", "checkpoint_id": "1ef-1", "namespace": "",
+		"state": map[string]any{"messages": []any{"hi"}}, "channel_versions": map[string]any{"messages": 1, "step": 1},
+		"extra": map[string]any{"v": 4, "ts": "2026-01-01T00:00:00Z"}, "metadata": map[string]any{"source": "input", "step": -1}}
+	first := ok(t, cs, "checkpoint_save", save)
+	again := ok(t, cs, "checkpoint_save", save)
+	if again["duplicate"] != true || again["version"] != first["version"] {
+		t.Errorf("the same save again = %v, first %v", again, first)
+	}
+	save["state"] = map[string]any{"messages": []any{"bye"}}
+	fails(t, cs, "checkpoint_save", save, "1ef-1", "other content")
+	w := ok(t, cs, "checkpoint_put_writes", map[string]any{"workflow_id": "lg:thread-1", "checkpoint_id": "1ef-1", "task_id": "t1",
+		"writes": []any{map[string]any{"channel": "__interrupt__", "value": []any{map[string]any{"value": "approve?"}}}}})
+	if w["status"] != "interrupted" || fmt.Sprint(w["written"]) != "1" {
+		t.Errorf("put_writes = %v", w)
+	}
+	inbox := ok(t, cs, "workflow_list", map[string]any{"status": "interrupted"})
+	if ws := inbox["workflows"].([]any); len(ws) != 1 || ws[0].(map[string]any)["id"] != "lg:thread-1" {
+		t.Errorf("inbox = %v", inbox)
+	}
+	list := ok(t, cs, "checkpoint_list", map[string]any{"workflow_prefix": "lg:", "include_state": true})
+	cps := list["checkpoints"].([]any)
+	if len(cps) != 1 {
+		t.Fatalf("list = %v", list)
+	}
+	cp := cps[0].(map[string]any)
+	if fmt.Sprint(cp["state"], cp["channel_versions"], cp["extra"], cp["metadata"]) != "map[messages:[hi]] map[messages:1 step:1] map[ts:2026-01-01T00:00:00Z v:4] map[source:input step:-1]" {
+		t.Errorf("listed checkpoint = %v", cp)
+	}
+	if pw := cp["pending_writes"].([]any); len(pw) != 1 || fmt.Sprint(pw[0].(map[string]any)["idx"]) != "-3" {
+		t.Errorf("pending writes = %v", cp["pending_writes"])
+	}
 }
 
 func TestCheckpointWritesRefusedReadOnly(t *testing.T) {

@@ -54,7 +54,7 @@ type AgentRecordArgs struct {
 	CostUSD        *float64 `json:"cost_usd,omitempty"`
 	Outcome        string   `json:"outcome" jsonschema:"success, failure, timeout or cancelled"`
 	Error          string   `json:"error,omitempty"`
-	IdempotencyKey string   `json:"idempotency_key,omitempty" jsonschema:"a retry with the same key adds nothing"`
+	IdempotencyKey string   `json:"idempotency_key,omitempty"`
 }
 
 // AgentMetricsArgs are the arguments of agent_metrics.
@@ -93,13 +93,13 @@ func (s *Server) addAgentTools() {
 		func(ctx context.Context, in AgentRegisterArgs) (*agents.Agent, error) {
 			return ag.Register(ctx, agents.RegisterParams{AgentID: in.AgentID, Name: in.Name, Template: in.Template, Metadata: in.Metadata, Actor: "mcp"})
 		})
-	addTool(s, &sdk.Tool{Name: "agent_update", Title: "Update an agent", Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true, OpenWorldHint: ptr(false)},
+	addTool(s, &sdk.Tool{Name: "agent_update", Title: "Update an agent", Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true},
 		Description: `Change an agent's state, token total or metadata. Example: {"agent_id": "agent-1", "state": "running"}`},
 		func(ctx context.Context, in AgentUpdateArgs) (*agents.Agent, error) {
 			return ag.Update(ctx, agents.UpdateParams{AgentID: in.AgentID, State: in.State, TokensUsed: in.TokensUsed, Metadata: in.Metadata, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "agent_get", Title: "Get an agent", Annotations: ro,
-		Description: `Get an agent. Example: {"agent_id": "agent-1"}`},
+		Description: `Get an agent.`},
 		func(ctx context.Context, in AgentIDArgs) (*agents.Agent, error) {
 			return ag.Get(ctx, in.AgentID)
 		})

@@ -54,7 +54,7 @@ func (s *Server) addCatalogTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "list_schemas",
 		Title:       "List schemas",
-		Description: `The schemas, without the system ones. Example: {}`,
+		Description: `The schemas, without the system ones.`,
 		Annotations: ro,
 	}, func(ctx context.Context, _ ListSchemasArgs) (ListSchemasResult, error) {
 		sc, err := catalog.ListSchemas(ctx, s.pool)
@@ -76,7 +76,7 @@ func (s *Server) addCatalogTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "describe_table",
 		Title:       "Describe a table",
-		Description: `A table's columns, primary key and indexes. Example: {"table": "workflows"}`,
+		Description: `A table's columns, primary key and indexes.`,
 		Annotations: ro,
 	}, func(ctx context.Context, in TableArgs) (*catalog.Table, error) {
 		schema, table, err := tableArgs(in)
@@ -89,7 +89,7 @@ func (s *Server) addCatalogTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "get_indexes",
 		Title:       "List a table's indexes",
-		Description: `A table's indexes. Example: {"table": "entities"}`,
+		Description: `A table's indexes.`,
 		Annotations: ro,
 	}, func(ctx context.Context, in TableArgs) (IndexesResult, error) {
 		schema, table, err := tableArgs(in)
@@ -105,7 +105,7 @@ func (s *Server) addCatalogTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "get_foreign_keys",
 		Title:       "List a table's foreign keys",
-		Description: `A table's foreign keys. Example: {"table": "workflow_steps"}`,
+		Description: `A table's foreign keys.`,
 		Annotations: ro,
 	}, func(ctx context.Context, in TableArgs) (ForeignKeysResult, error) {
 		schema, table, err := tableArgs(in)
@@ -121,7 +121,7 @@ func (s *Server) addCatalogTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "find_relationships",
 		Title:       "Find related tables",
-		Description: `The tables a table joins to by foreign keys, both ways, with the join columns. Example: {"table": "workflows"}`,
+		Description: `The tables a table joins to by foreign keys, both ways, with the join columns.`,
 		Annotations: ro,
 	}, func(ctx context.Context, in TableArgs) (*catalog.Relationships, error) {
 		schema, table, err := tableArgs(in)

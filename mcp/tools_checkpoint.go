@@ -27,11 +27,15 @@ type WorkflowStartArgs struct {
 
 // CheckpointSaveArgs are the arguments of checkpoint_save.
 type CheckpointSaveArgs struct {
-	WorkflowID      string                    `json:"workflow_id"`
-	NodeID          string                    `json:"node_id" jsonschema:"the step that produced the state"`
-	State           json.RawMessage           `json:"state" jsonschema:"any JSON; unchanged keys cost nothing"`
+	WorkflowID      string                    `json:"workflow_id" jsonschema:"a new one is started"`
+	CheckpointID    string                    `json:"checkpoint_id,omitempty" jsonschema:"your id; saving it again is a no-op"`
+	NodeID          string                    `json:"node_id,omitempty" jsonschema:"the step that produced the state"`
+	State           json.RawMessage           `json:"state,omitempty" jsonschema:"any JSON; with channel_versions, new versions' values only"`
+	ChannelVersions json.RawMessage           `json:"channel_versions,omitempty" jsonschema:"channel → version"`
+	Extra           json.RawMessage           `json:"extra,omitempty" jsonschema:"a JSON object"`
+	WorkflowName    string                    `json:"workflow_name,omitempty"`
 	Namespace       string                    `json:"namespace,omitempty" jsonschema:"subgraph; default the top level"`
-	ParentID        string                    `json:"parent_id,omitempty" jsonschema:"default the newest in the namespace"`
+	ParentID        string                    `json:"parent_id,omitempty" jsonschema:"default the newest (none with checkpoint_id)"`
 	ExpectedVersion *int64                    `json:"expected_version,omitempty" jsonschema:"the version you last saw"`
 	PendingWrites   []checkpoint.PendingWrite `json:"pending_writes,omitempty" jsonschema:"writes not yet in a checkpoint"`
 	Metadata        json.RawMessage           `json:"metadata,omitempty" jsonschema:"a JSON object; checkpoint_list filters on it"`
@@ -47,14 +51,33 @@ type CheckpointLoadArgs struct {
 
 // CheckpointListArgs are the arguments of checkpoint_list.
 type CheckpointListArgs struct {
-	WorkflowID string          `json:"workflow_id"`
-	Namespace  *string         `json:"namespace,omitempty" jsonschema:"\"\" is the top level; default all"`
-	Before     string          `json:"before,omitempty" jsonschema:"a checkpoint id: list older ones"`
-	Limit      int             `json:"limit,omitempty" jsonschema:"default 50, at most 1000"`
-	Metadata   json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object to match"`
+	WorkflowID     string          `json:"workflow_id,omitempty" jsonschema:"default all starting with workflow_prefix"`
+	WorkflowPrefix string          `json:"workflow_prefix,omitempty"`
+	Namespace      *string         `json:"namespace,omitempty" jsonschema:"\"\" is the top level; default all"`
+	Before         string          `json:"before,omitempty" jsonschema:"a checkpoint id: list older ones"`
+	Limit          int             `json:"limit,omitempty" jsonschema:"default 50, at most 1000"`
+	Metadata       json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object to match"`
+	IncludeState   bool            `json:"include_state,omitempty"`
 }
 
-// CheckpointListResult lists checkpoints, newest first, without their state.
+// CheckpointPutWritesArgs are the arguments of checkpoint_put_writes.
+type CheckpointPutWritesArgs struct {
+	WorkflowID   string        `json:"workflow_id"`
+	CheckpointID string        `json:"checkpoint_id"`
+	Namespace    string        `json:"namespace,omitempty" jsonschema:"default the top level"`
+	TaskID       string        `json:"task_id"`
+	TaskPath     string        `json:"task_path,omitempty"`
+	Writes       []PutWriteArg `json:"writes" jsonschema:"in order"`
+}
+
+// PutWriteArg is one write of checkpoint_put_writes.
+type PutWriteArg struct {
+	Channel string          `json:"channel"`
+	Value   json.RawMessage `json:"value,omitempty" jsonschema:"any JSON"`
+	Idx     *int            `json:"idx,omitempty" jsonschema:"default the place in the list"`
+}
+
+// CheckpointListResult lists checkpoints, greatest id first, with their pending writes.
 type CheckpointListResult struct {
 	Checkpoints []checkpoint.Checkpoint `json:"checkpoints"`
 }
@@ -146,13 +169,15 @@ func addTool[In, Out any](s *Server, tool *sdk.Tool, h func(context.Context, In)
 }
 
 // readAnnotations and writeAnnotations are the hints of the domain tools: a read, or an
-// additive write; a destructive tool sets its own.
+// additive write; a destructive tool sets its own. openWorldHint is left at its default (true):
+// rows other agents and people wrote are outside input a host should treat as such, and saying
+// so on every tool would cost 880 bytes of every conversation's context.
 func readAnnotations() *sdk.ToolAnnotations {
-	return &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: ptr(false)}
+	return &sdk.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true}
 }
 
 func writeAnnotations() *sdk.ToolAnnotations {
-	return &sdk.ToolAnnotations{DestructiveHint: ptr(false), OpenWorldHint: ptr(false)}
+	return &sdk.ToolAnnotations{DestructiveHint: ptr(false)}
 }
 
 func (s *Server) addCheckpointTools() {
@@ -167,20 +192,33 @@ func (s *Server) addCheckpointTools() {
 		Description: `Save the state after a step. With expected_version a concurrent writer gets a conflict; with idempotency_key a retry writes nothing.
 Example: {"workflow_id": "wf-1", "node_id": "plan", "state": {"messages": []}, "expected_version": 3}`},
 		func(ctx context.Context, in CheckpointSaveArgs) (checkpoint.SaveResult, error) {
-			return cp.Save(ctx, checkpoint.SaveParams{WorkflowID: in.WorkflowID, NodeID: in.NodeID, Namespace: in.Namespace, State: in.State,
+			return cp.Save(ctx, checkpoint.SaveParams{WorkflowID: in.WorkflowID, CheckpointID: in.CheckpointID, NodeID: in.NodeID,
+				Namespace: in.Namespace, State: in.State, ChannelVersions: in.ChannelVersions, Extra: in.Extra, WorkflowName: in.WorkflowName,
 				ParentID: in.ParentID, ExpectedVersion: in.ExpectedVersion, PendingWrites: in.PendingWrites, Metadata: in.Metadata,
 				IdempotencyKey: in.IdempotencyKey, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "checkpoint_load", Title: "Load a checkpoint", Annotations: ro,
-		Description: `The newest checkpoint, or checkpoint_id, with state and pending writes, to resume from. Example: {"workflow_id": "wf-1"}`},
+		Description: `The newest checkpoint, or checkpoint_id, with state and pending writes, to resume from.`},
 		func(ctx context.Context, in CheckpointLoadArgs) (*checkpoint.Checkpoint, error) {
 			return cp.Load(ctx, in.WorkflowID, in.CheckpointID, in.Namespace)
 		})
 	addTool(s, &sdk.Tool{Name: "checkpoint_list", Title: "List checkpoints", Annotations: ro,
-		Description: `A workflow's checkpoints, newest first, without state. Example: {"workflow_id": "wf-1", "limit": 20}`},
+		Description: `Checkpoints, newest (greatest id) first, with pending writes; state with include_state. Example: {"workflow_id": "wf-1", "limit": 20}`},
 		func(ctx context.Context, in CheckpointListArgs) (CheckpointListResult, error) {
-			cps, err := cp.List(ctx, checkpoint.ListParams{WorkflowID: in.WorkflowID, Namespace: in.Namespace, Before: in.Before, Limit: in.Limit, Metadata: in.Metadata})
+			cps, err := cp.List(ctx, checkpoint.ListParams{WorkflowID: in.WorkflowID, WorkflowPrefix: in.WorkflowPrefix, Namespace: in.Namespace,
+				Before: in.Before, Limit: in.Limit, Metadata: in.Metadata, IncludeState: in.IncludeState})
 			return CheckpointListResult{Checkpoints: nonNil(cps)}, err
+		})
+	addTool(s, &sdk.Tool{Name: "checkpoint_put_writes", Title: "Add a task's writes", Annotations: write,
+		Description: `LangGraph's putWrites: a (task_id, idx) keeps its first write; __interrupt__ interrupts the workflow, __resume__ resumes it.
+Example: {"workflow_id": "t-1", "checkpoint_id": "c-1", "task_id": "t1", "writes": [{"channel": "x", "value": 1}]}`},
+		func(ctx context.Context, in CheckpointPutWritesArgs) (checkpoint.PutWritesResult, error) {
+			ws := make([]checkpoint.PendingWrite, len(in.Writes))
+			for i, w := range in.Writes {
+				ws[i] = checkpoint.PendingWrite{Channel: w.Channel, Value: w.Value, Idx: w.Idx}
+			}
+			return cp.PutWrites(ctx, checkpoint.PutWritesParams{WorkflowID: in.WorkflowID, CheckpointID: in.CheckpointID, Namespace: in.Namespace,
+				TaskID: in.TaskID, TaskPath: in.TaskPath, Writes: ws, Actor: "mcp"})
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_interrupt", Title: "Interrupt for a human decision", Annotations: write,
 		Description: `Pause a workflow for a human until workflow_resume. Example: {"workflow_id": "wf-1", "reason": "approve?", "payload": {"env": "prod"}}`},
@@ -203,7 +241,7 @@ Example: {"workflow_id": "wf-1", "node_id": "plan", "state": {"messages": []}, "
 			return cp.Fail(ctx, in.WorkflowID, in.Error, "mcp")
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_get", Title: "Get a workflow", Annotations: ro,
-		Description: `Get a workflow. Example: {"workflow_id": "wf-1"}`},
+		Description: `Get a workflow.`},
 		func(ctx context.Context, in WorkflowIDArgs) (*checkpoint.Workflow, error) {
 			return cp.Get(ctx, in.WorkflowID)
 		})
@@ -214,7 +252,7 @@ Example: {"workflow_id": "wf-1", "node_id": "plan", "state": {"messages": []}, "
 			return WorkflowListResult{Workflows: nonNil(ws), NextCursor: next}, err
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_history", Title: "Workflow history", Annotations: ro,
-		Description: `A workflow's events, oldest first. Example: {"workflow_id": "wf-1"}`},
+		Description: `A workflow's events, oldest first.`},
 		func(ctx context.Context, in WorkflowHistoryArgs) (WorkflowHistoryResult, error) {
 			evs, err := cp.History(ctx, in.WorkflowID, in.AfterVersion, in.Limit)
 			return WorkflowHistoryResult{Events: nonNil(evs)}, err
@@ -226,8 +264,8 @@ Example: {"workflow_id": "wf-1", "node_id": "plan", "state": {"messages": []}, "
 			return WorkflowForkResult{Workflow: w, Checkpoint: res}, err
 		})
 	addTool(s, &sdk.Tool{Name: "workflow_delete", Title: "Delete a workflow",
-		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: false, OpenWorldHint: ptr(false)},
-		Description: `Delete a workflow and its checkpoints; its event history stays. Example: {"workflow_id": "wf-1"}`},
+		Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(true), IdempotentHint: false},
+		Description: `Delete a workflow and its checkpoints; its event history stays.`},
 		func(ctx context.Context, in WorkflowIDArgs) (WorkflowDeleteResult, error) {
 			if err := cp.Delete(ctx, in.WorkflowID, "mcp"); err != nil {
 				return WorkflowDeleteResult{}, err

@@ -59,7 +59,7 @@ func (s *Server) addInfoTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "server_info",
 		Title:       "cairn server info",
-		Description: `cairn's version and settings, database versions, pool use. Example: {}`,
+		Description: `cairn's version and settings, database versions, pool use.`,
 		Annotations: ro,
 	}, func(ctx context.Context, _ NoArgs) (ServerInfo, error) {
 		info := ServerInfo{
@@ -81,7 +81,7 @@ func (s *Server) addInfoTools() {
 	addTool(s, &sdk.Tool{
 		Name:        "db_identity",
 		Title:       "Database identity",
-		Description: `Who and where cairn is connected. Example: {}`,
+		Description: `Who and where cairn is connected.`,
 		Annotations: ro,
 	}, func(ctx context.Context, _ NoArgs) (DBIdentity, error) {
 		cc := s.pool.Config().ConnConfig

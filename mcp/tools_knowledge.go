@@ -50,7 +50,7 @@ type KnowledgeAddEpisodeArgs struct {
 	Metadata          json.RawMessage `json:"metadata,omitempty" jsonschema:"a JSON object"`
 	OccurredAt        string          `json:"occurred_at,omitempty" jsonschema:"RFC 3339; default now"`
 	Entities          []MentionArg    `json:"entities,omitempty"`
-	IdempotencyKey    string          `json:"idempotency_key,omitempty" jsonschema:"a retry with the same key writes nothing"`
+	IdempotencyKey    string          `json:"idempotency_key,omitempty" jsonschema:"a retry writes nothing"`
 }
 
 // KnowledgeRelateArgs are the arguments of knowledge_relate.
@@ -142,7 +142,7 @@ Example: {"content": "dashboard: ModuleNotFoundError numpy", "episode_type": "er
 			return kg.AddEpisode(ctx, knowledge.EpisodeInput{Name: in.Name, Content: in.Content, Type: in.EpisodeType,
 				SourceDescription: in.SourceDescription, Metadata: in.Metadata, OccurredAt: occurred, Mentions: ms, IdempotencyKey: in.IdempotencyKey})
 		})
-	addTool(s, &sdk.Tool{Name: "knowledge_upsert_entity", Title: "Create or update an entity", Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true, OpenWorldHint: ptr(false)},
+	addTool(s, &sdk.Tool{Name: "knowledge_upsert_entity", Title: "Create or update an entity", Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true},
 		Description: `Create or update an entity, found by type and name (case and spacing ignored). Example: {"name": "OOMKilled", "entity_type": "error"}`},
 		func(ctx context.Context, in KnowledgeUpsertEntityArgs) (knowledge.Written, error) {
 			summary := in.Summary
@@ -207,7 +207,7 @@ Example: {"source": "OOMKilled", "source_type": "error", "relation_type": "fixed
 				IncludeInvalid: in.IncludeInvalid, Limit: in.Limit})
 		})
 	addTool(s, &sdk.Tool{Name: "knowledge_status", Title: "Knowledge graph status", Annotations: ro,
-		Description: `The embedder, rows by embed state, the oldest pending row's wait, failures, warnings. Example: {}`},
+		Description: `The embedder, rows by embed state, the oldest pending row's wait, failures, warnings.`},
 		func(ctx context.Context, _ NoArgs) (knowledge.Status, error) {
 			return kg.Status(ctx)
 		})

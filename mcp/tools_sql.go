@@ -208,12 +208,12 @@ Example: {"sql": "SELECT * FROM agents WHERE template = $1", "params": ["researc
 
 	s.addRawTool(&sdk.Tool{
 		Name:  "execute",
-		Title: "Run one SQL write or DDL statement",
+		Title: "Run a SQL write",
 		Description: `Run one write or DDL statement in its own transaction; RETURNING rows come back.
 Example: {"sql": "UPDATE agents SET status = $1 WHERE agent_id = $2", "params": ["done", "agent-1"]}` + roNote,
 		InputSchema:  mustSchema[QueryArgs](),
 		OutputSchema: resultSchema[ExecuteResult](),
-		Annotations:  &sdk.ToolAnnotations{DestructiveHint: ptr(true), OpenWorldHint: ptr(false)},
+		Annotations:  &sdk.ToolAnnotations{DestructiveHint: ptr(true)},
 	}, rawHandler(s, "execute", func(ctx context.Context, dst []byte, in *QueryArgs) ([]byte, error) {
 		if err := requireSQL(in.SQL, `"INSERT INTO workflows (name, status) VALUES ($1, $2)"`); err != nil {
 			return dst, err
@@ -223,12 +223,12 @@ Example: {"sql": "UPDATE agents SET status = $1 WHERE agent_id = $2", "params": 
 
 	s.addRawTool(&sdk.Tool{
 		Name:  "transaction",
-		Title: "Run several SQL statements atomically",
+		Title: "Run a SQL transaction",
 		Description: `Run statements in one transaction, all or nothing. "as": "x" names a statement's first value; later params pass it as "{x}".
-Example: {"statements": [{"sql": "INSERT INTO workflows (name) VALUES ($1) RETURNING id", "params": ["etl"], "as": "wf"}, {"sql": "INSERT INTO workflow_steps (workflow_id, step_name) VALUES ($1, 'load')", "params": ["{wf}"]}]}` + roNote,
+Example: {"statements": [{"sql": "INSERT INTO a (n) VALUES ($1) RETURNING id", "params": ["x"], "as": "id"}, {"sql": "INSERT INTO b (a_id) VALUES ($1)", "params": ["{id}"]}]}` + roNote,
 		InputSchema:  mustSchema[TransactionArgs](),
 		OutputSchema: resultSchema[TransactionResult](),
-		Annotations:  &sdk.ToolAnnotations{DestructiveHint: ptr(true), OpenWorldHint: ptr(false)},
+		Annotations:  &sdk.ToolAnnotations{DestructiveHint: ptr(true)},
 	}, rawHandler(s, "transaction", func(ctx context.Context, dst []byte, in *TransactionArgs) ([]byte, error) {
 		stmts := make([]sqlexec.TxStatement, len(in.Statements))
 		for i, st := range in.Statements {
@@ -248,7 +248,7 @@ func (s *Server) addVectorTools() {
 	}
 	s.addRawTool(&sdk.Tool{
 		Name:  "vector_search",
-		Title: "Nearest rows by embedding (pgvector)",
+		Title: "Vector search",
 		Description: `Rows nearest to query_embedding by cosine distance (pgvector), nearest first, with "distance".
 Example: {"table": "episodes", "embedding_column": "embedding", "query_embedding": [0.1, 0.2], "where_clause": "episode_type = 'error'"}`,
 		InputSchema:  mustSchema[VectorSearchArgs](),
@@ -263,7 +263,7 @@ Example: {"table": "episodes", "embedding_column": "embedding", "query_embedding
 	}))
 	s.addRawTool(&sdk.Tool{
 		Name:  "insert_vector",
-		Title: "Insert a row with its embedding (pgvector)",
+		Title: "Insert a row with an embedding",
 		Description: `Insert one row with its embedding.
 Example: {"table": "entities", "columns": {"name": "OOMKilled"}, "embedding_column": "embedding", "embedding": [0.1, 0.2]}` + roNote,
 		InputSchema:  mustSchema[InsertVectorArgs](),
