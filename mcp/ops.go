@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -51,4 +52,16 @@ func OpsHandler(o OpsOptions) http.Handler {
 // jobsDepth counts the jobs through the pool River uses.
 func jobsDepth(pool *pgxpool.Pool) func(ctx context.Context) (jobs.Depth, error) {
 	return func(ctx context.Context) (jobs.Depth, error) { return jobs.QueueDepth(ctx, pool) }
+}
+
+// ProfileHandler serves Go's runtime profiles at /debug/pprof/ (go tool pprof reads them), behind
+// v's token when it has one. cairn serves them only when an operator asks (--pprof-addr).
+func ProfileHandler(v *auth.Verifier) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return v.Require(mux)
 }

@@ -3,6 +3,7 @@ package mcp_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,12 +72,13 @@ func TestWorkerRefusesBadWorkerCount(t *testing.T) {
 }
 
 // A worker with --addr answers /healthz, /readyz and /metrics as serve does: the pools, the
-// job queue and the embed backlog, the metrics behind the token when one is set.
+// job queue and the embed backlog, the metrics behind the token when one is set; with
+// --pprof-addr it serves Go's profiles behind the same token.
 func TestWorkerOpsEndpoints(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
-	addr := freeAddr(t)
-	cmd := exec.Command(cairnBin, "worker", "--database-url", db.URL, "--embedder", "builtin", "--addr", addr)
+	addr, pprofAddr := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(cairnBin, "worker", "--database-url", db.URL, "--embedder", "builtin", "--addr", addr, "--pprof-addr", pprofAddr)
 	cmd.Env = append(cleanEnv(), "CAIRN_AUTH_TOKEN=tok-metrics")
 	logs := &lockedBuffer{}
 	cmd.Stderr = logs
@@ -113,5 +115,24 @@ func TestWorkerOpsEndpoints(t *testing.T) {
 	if v := value(t, fams, "cairn_db_pool_max_connections", "pool", "system"); v != 4 {
 		t.Errorf("the system pool's size = %v, want 4", v)
 	}
+	profiles := "http://" + pprofAddr + "/debug/pprof/"
+	if code, _ := get(t, profiles, ""); code != 401 {
+		t.Errorf("profiles without the token: %d, want 401", code)
+	}
+	if code, body := get(t, profiles+"goroutine?debug=1", "tok-metrics"); code != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("the goroutine profile: %d %.200s", code, body)
+	}
 	stopGracefully(t, cmd, logs)
+}
+
+// Profiles are off unless asked for, and never open beyond loopback without a token.
+func TestProfilesNeedATokenBeyondLoopback(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(cairnBin, "serve", "--pprof-addr", "0.0.0.0:0", "--database-url", "host=/nonexistent")
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "--pprof-addr 0.0.0.0:0 listens beyond loopback: set --auth-token") {
+		t.Errorf("serve --pprof-addr 0.0.0.0:0 without a token: %v\n%s", err, out)
+	}
 }

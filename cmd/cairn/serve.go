@@ -42,7 +42,7 @@ func serveCommand() *cli.Command {
 		&cli.IntFlag{Name: "max-calls-per-caller", EnvVars: []string{"CAIRN_MAX_CALLS_PER_CALLER"}, Usage: "most tool calls one caller (a token's identity; the OS user over stdio) may have in flight (default half of --pool-max)"},
 		&cli.IntFlag{Name: "max-sessions-per-caller", Value: mcp.DefaultMaxSessions, EnvVars: []string{"CAIRN_MAX_SESSIONS_PER_CALLER"}, Usage: "most SSE streams and Streamable HTTP requests one caller may have open"},
 		&cli.DurationFlag{Name: "admission-wait", Value: mcp.DefaultAdmissionWait, EnvVars: []string{"CAIRN_ADMISSION_WAIT"}, Usage: "longest a call over its caller's limit waits for a slot before it is refused (a retryable tool error)"},
-		noMigrateFlag,
+		noMigrateFlag, pprofFlag,
 	}, tokenFlags, toolFlags, jobFlags, dbFlags)
 	return &cli.Command{
 		Name:  "serve",
@@ -55,6 +55,10 @@ func serveCommand() *cli.Command {
 		Action: serve,
 	}
 }
+
+// pprofFlag turns on Go's profiles, for an operator who wants to see where a process's time goes.
+var pprofFlag = &cli.StringFlag{Name: "pprof-addr", EnvVars: []string{"CAIRN_PPROF_ADDR"},
+	Usage: "serve Go's profiles (/debug/pprof/, for go tool pprof) at this `host:port`, behind the bearer token when one is set (default: off)"}
 
 // tokenFlags are the static bearer tokens of the HTTP endpoints (serve's, and a worker's
 // /metrics).
@@ -221,6 +225,9 @@ func serve(c *cli.Context) error {
 		defer ln.Close()
 	}
 
+	if err := serveProfiles(ctx, c, cfg, log); err != nil {
+		return err
+	}
 	bg, err := startBackground(c, cfg, jobOpts)
 	if err != nil {
 		return err

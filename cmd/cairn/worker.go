@@ -60,7 +60,7 @@ Examples:
    cairn worker
    CAIRN_WORKERS=32 DATABASE_URL=postgres://cairn@db/cairn cairn worker
    CAIRN_AUTH_TOKEN=$(cat token) cairn worker --addr 0.0.0.0:8081`,
-		Flags: slices.Concat([]cli.Flag{noMigrateFlag,
+		Flags: slices.Concat([]cli.Flag{noMigrateFlag, pprofFlag,
 			&cli.StringFlag{Name: "addr", EnvVars: []string{"CAIRN_WORKER_ADDR"}, Usage: "serve /healthz, /readyz and /metrics at this `host:port` (default: no listener)"},
 		}, tokenFlags, jobFlags, dbFlags),
 		Action: work,
@@ -80,8 +80,11 @@ func work(c *cli.Context) error {
 	ctx := c.Context
 	log := slog.Default()
 	// The listener first, so that a taken port or a missing token fails at once.
-	ops, err := opsListener(c, cfg, log)
+	ops, err := opsListener(c, cfg, log, "addr", "/metrics")
 	if err != nil {
+		return err
+	}
+	if err := serveProfiles(ctx, c, cfg, log); err != nil {
 		return err
 	}
 	if ops.ln != nil {
@@ -114,25 +117,27 @@ func work(c *cli.Context) error {
 	return nil
 }
 
-// opsEndpoint is a worker's listener for /healthz, /readyz and /metrics, and who may read the
-// metrics; a nil listener when --addr is not set.
+// opsEndpoint is a listener for operators' endpoints (a worker's /healthz, /readyz and
+// /metrics; profiles) and who may read them; a nil listener when its flag is not set.
 type opsEndpoint struct {
 	ln   net.Listener
 	auth *auth.Verifier
 }
 
-func opsListener(c *cli.Context, cfg *config.Config, log *slog.Logger) (opsEndpoint, error) {
-	addr := c.String("addr")
+// opsListener listens on the address of flag, which serves what: beyond loopback only with a
+// token, which then guards it.
+func opsListener(c *cli.Context, cfg *config.Config, log *slog.Logger, flag, what string) (opsEndpoint, error) {
+	addr := c.String(flag)
 	if addr == "" {
 		return opsEndpoint{}, nil
 	}
 	cfg.AuthToken, cfg.AuthTokens, cfg.AuthTokensFile = c.String("auth-token"), c.String("auth-tokens"), c.String("auth-tokens-file")
 	loopback, err := config.IsLoopbackAddr(addr)
 	if err != nil {
-		return opsEndpoint{}, cli.Exit(fmt.Sprintf("--addr %q: %v", addr, err), 2)
+		return opsEndpoint{}, cli.Exit(fmt.Sprintf("--%s %q: %v", flag, addr, err), 2)
 	}
 	if !loopback && !cfg.AuthConfigured() {
-		return opsEndpoint{}, cli.Exit(fmt.Sprintf("--addr %s listens beyond loopback: set --auth-token (CAIRN_AUTH_TOKEN) or a token file so that /metrics is not open to anyone", addr), 2)
+		return opsEndpoint{}, cli.Exit(fmt.Sprintf("--%s %s listens beyond loopback: set --auth-token (CAIRN_AUTH_TOKEN) or a token file so that %s is not open to anyone", flag, addr, what), 2)
 	}
 	ao, err := auth.OptionsFromConfig(cfg, log)
 	if err != nil {
@@ -144,9 +149,24 @@ func opsListener(c *cli.Context, cfg *config.Config, log *slog.Logger) (opsEndpo
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return opsEndpoint{}, cli.Exit(fmt.Sprintf("listen on %s: %v", addr, err), 1)
+		return opsEndpoint{}, cli.Exit(fmt.Sprintf("--%s: listen on %s: %v", flag, addr, err), 1)
 	}
 	return opsEndpoint{ln: ln, auth: v}, nil
+}
+
+// serveProfiles serves Go's profiles on --pprof-addr until ctx ends; it does nothing without it.
+func serveProfiles(ctx context.Context, c *cli.Context, cfg *config.Config, log *slog.Logger) error {
+	ep, err := opsListener(c, cfg, log, "pprof-addr", "/debug/pprof/")
+	if err != nil || ep.ln == nil {
+		return err
+	}
+	hs := &http.Server{Handler: mcp.ProfileHandler(ep.auth), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go hs.Serve(ep.ln)
+	context.AfterFunc(ctx, func() { hs.Close() })
+	log.Warn("serving Go's profiles: they show what the process does, not data, but cost CPU while taken",
+		"url", "http://"+ep.ln.Addr().String()+"/debug/pprof/", "auth", ep.auth.Enabled())
+	return nil
 }
 
 // background is what serve and worker share once started.
