@@ -68,7 +68,19 @@ export function validCalls(tag) {
         s.checkpoint = o.checkpoint_id;
       },
     },
-    { tool: 'checkpoint_load', args: () => ({ workflow_id: wf }), check: (o) => assert.equal(o.state.plan, 'deploy') },
+    {
+      tool: 'checkpoint_put_writes',
+      args: (s) => ({ workflow_id: wf, checkpoint_id: s.checkpoint, task_id: 'task-1', writes: [{ channel: 'messages', value: ['world'] }] }),
+      check: (o) => assert.equal(o.written, 1),
+    },
+    {
+      tool: 'checkpoint_load',
+      args: () => ({ workflow_id: wf }),
+      check: (o) => {
+        assert.equal(o.state.plan, 'deploy');
+        assert.deepEqual(o.pending_writes.map((w) => [w.task_id, w.channel]), [['task-1', 'messages']]);
+      },
+    },
     { tool: 'checkpoint_list', args: () => ({ workflow_id: wf, limit: 10 }), check: (o) => assert.equal(o.checkpoints.length, 1) },
     {
       tool: 'workflow_interrupt',
