@@ -28,7 +28,7 @@ import (
 // argSpec is what the check needs of a tool's input schema.
 type argSpec struct {
 	schema   *jsonschema.Schema
-	resolved *jsonschema.Resolved
+	resolved *jsonschema.Resolved // nil when checkValue checks all the schema says
 }
 
 // recordArgs remembers a tool's input schema for the argument check. It runs while New
@@ -45,7 +45,55 @@ func (s *Server) recordArgs(tool *sdk.Tool) {
 	if s.args == nil {
 		s.args = map[string]argSpec{}
 	}
-	s.args[tool.Name] = argSpec{schema: sc, resolved: resolved}
+	spec := argSpec{schema: sc}
+	if !walked(sc) {
+		spec.resolved = resolved
+	}
+	s.args[tool.Name] = spec
+}
+
+// walkedKeywords are the keywords checkValue checks, and those that check nothing.
+var walkedKeywords = map[string]bool{"type": true, "properties": true, "required": true, "additionalProperties": true,
+	"items": true, "description": true, "title": true, "default": true, "examples": true}
+
+// walked reports whether checkValue checks everything sc says, so that the validator, which
+// would decode the arguments a second time, has nothing to add (for a call of query it was a
+// twentieth of the server's CPU).
+func walked(sc *jsonschema.Schema) bool {
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return false
+	}
+	var m any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false
+	}
+	var ok func(any) bool
+	ok = func(v any) bool {
+		switch v := v.(type) {
+		case bool:
+			return true // additionalProperties: false
+		case map[string]any:
+			for k, sub := range v {
+				switch {
+				case !walkedKeywords[k]:
+					return false
+				case k == "properties":
+					for _, p := range sub.(map[string]any) {
+						if !ok(p) {
+							return false
+						}
+					}
+				case k == "items" || k == "additionalProperties":
+					if !ok(sub) {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	}
+	return ok(m)
 }
 
 // addRawTool registers a tool whose handler decodes its own arguments (rawHandler).
@@ -99,6 +147,9 @@ func checkArgs(tool string, spec argSpec, raw json.RawMessage) (json.RawMessage,
 		if raw, err = json.Marshal(obj); err != nil {
 			return nil, fmt.Errorf("re-encode the arguments of %s: %w", tool, err)
 		}
+	}
+	if spec.resolved == nil {
+		return raw, nil
 	}
 	// What the walk above does not look at (bounds, formats) the validator still does; it
 	// wants numbers as float64, not json.Number.

@@ -29,8 +29,12 @@ import (
 // is served at /.well-known/oauth-protected-resource.
 func (s *Server) Handler() http.Handler {
 	get := func(*http.Request) *sdk.Server { return s.srv }
-	// Stateless: any replica behind a load balancer can answer any request.
-	streamable := sdk.NewStreamableHTTPHandler(get, &sdk.StreamableHTTPOptions{Stateless: true, Logger: slog.New(quietHandler{s.log.Handler(), slog.LevelWarn})})
+	// Stateless: any replica behind a load balancer can answer any request. JSONResponse: a call
+	// is answered with a plain JSON body rather than an event stream, a tenth less CPU per call
+	// (docs/BENCHMARKS.md), as no tool sends notifications while it runs; subscriptions/listen,
+	// which does, stays an event stream (the SDK sees to that).
+	streamable := sdk.NewStreamableHTTPHandler(get, &sdk.StreamableHTTPOptions{Stateless: true, JSONResponse: true,
+		Logger: slog.New(quietHandler{s.log.Handler(), slog.LevelWarn})})
 	sse := sdk.NewSSEHandler(get, nil)
 	v := s.verifier()
 
