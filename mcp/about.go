@@ -64,7 +64,7 @@ func (a About) Text(base string) string {
 // root answers GET / with About: text for people (a browser, curl), JSON for programs that ask
 // for it. On a server that requires tokens, the data and embedder are left out.
 func (s *Server) root(w http.ResponseWriter, r *http.Request, authRequired bool) {
-	about := s.opts.About
+	about := s.aboutNow()
 	if authRequired {
 		about.Data, about.Embedder = "", ""
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,62 +39,43 @@ func (s *Server) recordArgs(tool *sdk.Tool) {
 	if !ok {
 		panic(fmt.Sprintf("tool %s: input schema is a %T, not a *jsonschema.Schema", tool.Name, tool.InputSchema))
 	}
-	resolved, err := sc.Resolve(nil)
-	if err != nil {
-		panic(fmt.Sprintf("tool %s: input schema: %v", tool.Name, err)) // a programming error, caught by every test
+	spec := argSpec{schema: sc}
+	if !walked(sc) {
+		resolved, err := sc.Resolve(nil)
+		if err != nil {
+			panic(fmt.Sprintf("tool %s: input schema: %v", tool.Name, err)) // a programming error, caught by every test
+		}
+		spec.resolved = resolved
 	}
 	if s.args == nil {
 		s.args = map[string]argSpec{}
 	}
-	spec := argSpec{schema: sc}
-	if !walked(sc) {
-		spec.resolved = resolved
-	}
 	s.args[tool.Name] = spec
 }
 
-// walkedKeywords are the keywords checkValue checks, and those that check nothing.
-var walkedKeywords = map[string]bool{"type": true, "properties": true, "required": true, "additionalProperties": true,
-	"items": true, "description": true, "title": true, "default": true, "examples": true}
+// walkedFields are the schema fields checkValue checks, and those that check nothing.
+var walkedFields = map[string]bool{"Type": true, "Types": true, "Properties": true, "PropertyOrder": true, "Required": true,
+	"AdditionalProperties": true, "Items": true, "Description": true, "Title": true, "Default": true, "Examples": true}
 
 // walked reports whether checkValue checks everything sc says, so that the validator, which
 // would decode the arguments a second time, has nothing to add (for a call of query it was a
 // twentieth of the server's CPU).
 func walked(sc *jsonschema.Schema) bool {
-	b, err := json.Marshal(sc)
-	if err != nil {
-		return false
-	}
-	var m any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return false
-	}
-	var ok func(any) bool
-	ok = func(v any) bool {
-		switch v := v.(type) {
-		case bool:
-			return true // additionalProperties: false
-		case map[string]any:
-			for k, sub := range v {
-				switch {
-				case !walkedKeywords[k]:
-					return false
-				case k == "properties":
-					for _, p := range sub.(map[string]any) {
-						if !ok(p) {
-							return false
-						}
-					}
-				case k == "items" || k == "additionalProperties":
-					if !ok(sub) {
-						return false
-					}
-				}
-			}
-		}
+	if sc == nil {
 		return true
 	}
-	return ok(m)
+	v := reflect.ValueOf(sc).Elem()
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); f.IsExported() && !walkedFields[f.Name] && !v.Field(i).IsZero() {
+			return isFalse(sc) // additionalProperties: false is {"not": {}}
+		}
+	}
+	for _, p := range sc.Properties {
+		if !walked(p) {
+			return false
+		}
+	}
+	return walked(sc.Items) && walked(sc.AdditionalProperties)
 }
 
 // addRawTool registers a tool whose handler decodes its own arguments (rawHandler).

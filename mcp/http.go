@@ -54,16 +54,25 @@ func (s *Server) Handler() http.Handler {
 	// Public: without a token it tells only what a client needs to connect, not where the data
 	// lives (the database's user and host are the operator's business).
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { s.root(w, r, v.Enabled()) })
-	opsRoutes(mux, s.pool, s.system)
+	opsRoutes(mux, s.pool, s.system, s.startState)
 	return mux
 }
 
 // opsRoutes adds the endpoints a load balancer asks: /healthz (the process is up) and /readyz.
-func opsRoutes(mux *http.ServeMux, pool, system *pgxpool.Pool) {
+// state, when set, says whether the process has started (ok) or why not.
+func opsRoutes(mux *http.ServeMux, pool, system *pgxpool.Pool, state func() (ok bool, why string)) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { ready(w, r, pool, system) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if state != nil {
+			if ok, why := state(); !ok {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting", "error": why})
+				return
+			}
+		}
+		ready(w, r, pool, system)
+	})
 }
 
 // ready answers /readyz: unavailable only when PostgreSQL does not answer (asked on the system

@@ -45,7 +45,7 @@ func OpsHandler(o OpsOptions) http.Handler {
 	m := &metrics{reg: reg, log: o.Logger}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", o.Auth.Require(m.handler()))
-	opsRoutes(mux, o.Pool, o.System)
+	opsRoutes(mux, o.Pool, o.System, nil)
 	return mux
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -54,6 +55,9 @@ type Options struct {
 	PoolWaits *db.PoolWaits
 	// About is what GET / tells a person about this server.
 	About About
+	// Pending builds a server that answers initialize and the lists before Runner and
+	// Knowledge exist; calls wait for Started (start.go).
+	Pending bool
 }
 
 // Server is cairn's MCP server. One Server serves any number of sessions over any transport.
@@ -86,6 +90,10 @@ type Server struct {
 	system *pgxpool.Pool
 	// args holds each tool's input schema for the argument check (args.go); written by New only.
 	args map[string]argSpec
+	// gate holds a pending server's calls until Started; nil when New had all it needs.
+	gate *startGate
+	// about is what GET / says; Started may replace it.
+	about atomic.Pointer[About]
 }
 
 // instructions tell the client's model what the enabled toolsets are for.
@@ -122,6 +130,10 @@ func New(opts Options) *Server {
 	if s.system == nil {
 		s.system = opts.Pool
 	}
+	s.about.Store(&opts.About)
+	if opts.Pending {
+		s.gate = &startGate{done: make(chan struct{})}
+	}
 	sopts := &sdk.ServerOptions{
 		Instructions: instructions(opts.Config),
 		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
@@ -156,6 +168,8 @@ func New(opts Options) *Server {
 	}
 	// Innermost: what the permissions, the audit log and the metrics see of a call with wrong
 	// arguments is the tool error it ends with.
+	// Innermost of all: a wrong argument is answered at once, even while a pending server starts.
+	s.srv.AddReceivingMiddleware(s.waitForStart)
 	s.srv.AddReceivingMiddleware(s.checkArguments)
 	s.srv.AddReceivingMiddleware(s.calls.middleware)
 	// Inside the metrics (a denial counts as a tool error) and whatever fills in the caller.
@@ -174,7 +188,7 @@ func New(opts Options) *Server {
 		src.Pools["tools"] = opts.Pool
 		src.Jobs = jobsDepth(s.system)
 		if s.cfg.HasToolset("knowledge") {
-			src.Backlog = s.knowledge.Backlog
+			src.Backlog = s.knowledge.Backlog // counts rows: any store on the pool will do
 		}
 	}
 	if s.system != nil && s.system != opts.Pool {

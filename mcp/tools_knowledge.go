@@ -115,7 +115,6 @@ func entityRef(what string, raw EntityArg, typ string) (knowledge.EntityRef, err
 }
 
 func (s *Server) addKnowledgeTools() {
-	kg := s.knowledge
 	ro, write := readAnnotations(), writeAnnotations()
 	addTool(s, &sdk.Tool{Name: "knowledge_search", Title: "Search the knowledge graph", Annotations: ro,
 		Description: `Search entities and episodes by meaning and keywords; "fallback" says why when it could only use keywords. Example: {"query": "numpy missing on dashboard start"}`},
@@ -124,7 +123,7 @@ func (s *Server) addKnowledgeTools() {
 			if err != nil {
 				return knowledge.SearchResult{}, err
 			}
-			return kg.Search(ctx, knowledge.SearchQuery{Query: in.Query, Kinds: in.Kinds, EntityType: in.EntityType, EpisodeType: in.EpisodeType,
+			return s.knowledge.Search(ctx, knowledge.SearchQuery{Query: in.Query, Kinds: in.Kinds, EntityType: in.EntityType, EpisodeType: in.EpisodeType,
 				Since: since, Limit: in.Limit, Mode: in.Mode})
 		})
 	addTool(s, &sdk.Tool{Name: "knowledge_add_episode", Title: "Record an episode", Annotations: write,
@@ -139,7 +138,7 @@ Example: {"content": "dashboard: ModuleNotFoundError numpy", "episode_type": "er
 			for i, m := range in.Entities {
 				ms[i] = knowledge.EntityRef{ID: m.ID, Name: m.Name, Type: m.EntityType}
 			}
-			return kg.AddEpisode(ctx, knowledge.EpisodeInput{Name: in.Name, Content: in.Content, Type: in.EpisodeType,
+			return s.knowledge.AddEpisode(ctx, knowledge.EpisodeInput{Name: in.Name, Content: in.Content, Type: in.EpisodeType,
 				SourceDescription: in.SourceDescription, Metadata: in.Metadata, OccurredAt: occurred, Mentions: ms, IdempotencyKey: in.IdempotencyKey})
 		})
 	addTool(s, &sdk.Tool{Name: "knowledge_upsert_entity", Title: "Create or update an entity", Annotations: &sdk.ToolAnnotations{DestructiveHint: ptr(false), IdempotentHint: true},
@@ -152,7 +151,7 @@ Example: {"content": "dashboard: ModuleNotFoundError numpy", "episode_type": "er
 				}
 				summary = in.Context
 			}
-			return kg.UpsertEntity(ctx, knowledge.EntityInput{Name: in.Name, Type: in.EntityType, Summary: summary, Attributes: in.Attributes})
+			return s.knowledge.UpsertEntity(ctx, knowledge.EntityInput{Name: in.Name, Type: in.EntityType, Summary: summary, Attributes: in.Attributes})
 		})
 	addTool(s, &sdk.Tool{Name: "knowledge_relate", Title: "State a fact between entities", Annotations: write,
 		Description: `State that source relation_type target. A new fact for the same three replaces the current one, which is kept as invalid.
@@ -170,7 +169,7 @@ Example: {"source": "OOMKilled", "source_type": "error", "relation_type": "fixed
 			if err != nil {
 				return knowledge.RelationWritten{}, err
 			}
-			return kg.Relate(ctx, knowledge.RelationInput{Source: src, Target: dst, Type: in.RelationType, Fact: in.Fact,
+			return s.knowledge.Relate(ctx, knowledge.RelationInput{Source: src, Target: dst, Type: in.RelationType, Fact: in.Fact,
 				ValidAt: validAt, EpisodeID: in.EpisodeID, Invalidate: in.Invalidate})
 		})
 	addTool(s, &sdk.Tool{Name: "knowledge_get", Title: "Get an entity or episode", Annotations: ro,
@@ -178,7 +177,7 @@ Example: {"source": "OOMKilled", "source_type": "error", "relation_type": "fixed
 		func(ctx context.Context, in KnowledgeGetArgs) (KnowledgeGetResult, error) {
 			switch in.Kind {
 			case "", knowledge.KindEntity:
-				e, err := kg.GetEntity(ctx, knowledge.EntityRef{ID: in.ID, Name: in.Name, Type: in.EntityType}, in.IncludeInvalid)
+				e, err := s.knowledge.GetEntity(ctx, knowledge.EntityRef{ID: in.ID, Name: in.Name, Type: in.EntityType}, in.IncludeInvalid)
 				if err != nil {
 					return KnowledgeGetResult{}, err
 				}
@@ -187,7 +186,7 @@ Example: {"source": "OOMKilled", "source_type": "error", "relation_type": "fixed
 				if in.Name != "" || in.EntityType != "" {
 					return KnowledgeGetResult{}, &knowledge.InputError{Msg: "episodes are fetched by id; name and entity_type are for entities"}
 				}
-				p, err := kg.GetEpisode(ctx, in.ID)
+				p, err := s.knowledge.GetEpisode(ctx, in.ID)
 				if err != nil {
 					return KnowledgeGetResult{}, err
 				}
@@ -203,12 +202,12 @@ Example: {"source": "OOMKilled", "source_type": "error", "relation_type": "fixed
 			if err != nil {
 				return knowledge.Neighborhood{}, err
 			}
-			return kg.Neighbors(ctx, knowledge.NeighborsQuery{Entity: ref, Depth: in.Depth, RelationTypes: in.RelationTypes,
+			return s.knowledge.Neighbors(ctx, knowledge.NeighborsQuery{Entity: ref, Depth: in.Depth, RelationTypes: in.RelationTypes,
 				IncludeInvalid: in.IncludeInvalid, Limit: in.Limit})
 		})
 	addTool(s, &sdk.Tool{Name: "knowledge_status", Title: "Knowledge graph status", Annotations: ro,
 		Description: `The embedder, rows by embed state, the oldest pending row's wait, failures, warnings.`},
 		func(ctx context.Context, _ NoArgs) (knowledge.Status, error) {
-			return kg.Status(ctx)
+			return s.knowledge.Status(ctx)
 		})
 }

@@ -324,11 +324,11 @@ func inProcessSession(c *cli.Context) (cs *sdk.ClientSession, done func(), err e
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := newServer(ctx, pool, pool, cfg, kg, serverSetup{perms: perms})
-	if err != nil {
+	srv := newServer(pool, pool, cfg, serverSetup{perms: perms})
+	closers = append(closers, srv.Close)
+	if err := startServer(ctx, srv, pool, cfg, kg, mcp.About{}, nil); err != nil {
 		return nil, nil, err
 	}
-	closers = append(closers, srv.Close)
 	st, ct := sdk.NewInMemoryTransports()
 	ss, err := srv.SDK().Connect(ctx, st, nil)
 	if err != nil {

@@ -35,8 +35,21 @@ func connect(ctx context.Context, c *cli.Context, cfg *config.Config) (*pgxpool.
 
 // connectTo is connect to another database of the same server: dbname, unless it is "".
 func connectTo(ctx context.Context, c *cli.Context, cfg *config.Config, dbname string) (*pgxpool.Pool, error) {
-	log := slog.Default()
+	pc, err := poolConfig(ctx, c, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if dbname != "" {
+		pc.ConnConfig.Database = dbname
+	}
+	return db.Open(ctx, pc)
+}
+
+// poolConfig is cfg's pool configuration; without a configured database it starts the embedded
+// cluster (if it is not running) and points cfg at it.
+func poolConfig(ctx context.Context, c *cli.Context, cfg *config.Config) (*pgxpool.Config, error) {
 	if !cfg.DatabaseConfigured() {
+		log := slog.Default()
 		cl, err := pgcluster.New(pgcluster.Options{DataDir: c.String("data-dir"), Logger: log})
 		if err != nil {
 			var mb *pgcluster.MissingBinariesError
@@ -55,14 +68,7 @@ func connectTo(ctx context.Context, c *cli.Context, cfg *config.Config, dbname s
 	if err != nil {
 		return nil, cli.Exit(err.Error(), 2)
 	}
-	if dbname != "" {
-		pc.ConnConfig.Database = dbname
-	}
-	pool, err := db.Open(ctx, pc)
-	if err != nil {
-		return nil, err
-	}
-	return pool, nil
+	return pc, nil
 }
 
 // embeddedDataDir is where the embedded cluster keeps its data, as --data-dir or the default.

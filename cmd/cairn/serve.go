@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -124,15 +125,22 @@ type serverSetup struct {
 }
 
 // newServer builds cairn's MCP server on pool (tool calls) and system (its own work, see
-// background): what serve serves and call calls.
-func newServer(ctx context.Context, pool, system *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, a serverSetup) (*mcp.Server, error) {
-	log := slog.Default()
-	run, err := sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, MaxResultBytes: cfg.MaxResultBytes, ReadOnly: cfg.ReadOnly, Logger: log})
-	if err != nil {
-		return nil, err
+// background), what serve serves and call calls. It answers initialize and the lists at once;
+// calls wait for startServer.
+func newServer(pool, system *pgxpool.Pool, cfg *config.Config, a serverSetup) *mcp.Server {
+	return mcp.New(mcp.Options{Config: cfg, Pool: pool, System: system, Logger: slog.Default(), Version: cairnVersion(),
+		Permissions: a.perms, Auth: a.auth, Admission: a.admission, PoolWaits: a.poolWaits, About: a.about, Pending: true})
+}
+
+// startServer gives srv what needs the database, once it answers (background.start), and lets
+// its calls through; with err set (the start failed) the calls fail with it.
+func startServer(ctx context.Context, srv *mcp.Server, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, about mcp.About, err error) error {
+	var run *sqlexec.Runner
+	if err == nil {
+		run, err = sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, MaxResultBytes: cfg.MaxResultBytes, ReadOnly: cfg.ReadOnly, Logger: slog.Default()})
 	}
-	return mcp.New(mcp.Options{Config: cfg, Pool: pool, System: system, Runner: run, Knowledge: kg, Logger: log, Version: cairnVersion(),
-		Permissions: a.perms, Auth: a.auth, Admission: a.admission, PoolWaits: a.poolWaits, About: a.about}), nil
+	srv.Started(mcp.Started{Runner: run, Knowledge: kg, About: about}, err)
+	return err
 }
 
 // loadPermissions loads the permissions file the configuration names (nil without one) and
@@ -228,20 +236,49 @@ func serve(c *cli.Context) error {
 	if err := serveProfiles(ctx, c, cfg, log); err != nil {
 		return err
 	}
-	bg, err := startBackground(c, cfg, jobOpts)
+	bg, err := openPools(c, cfg)
 	if err != nil {
 		return err
 	}
 	defer bg.close()
-	// Deferred after bg.close, so it runs first: once the transport is done, jobs in flight
-	// finish while the pools are still open.
-	defer stopJobs(bg.jobs, log)
-	acc.about = mcp.About{Version: cairnVersion(), Data: bg.data, Embedder: bg.embedder}
-	srv, err := newServer(ctx, bg.pool, bg.system, cfg, bg.knowledge, acc)
-	if err != nil {
-		return err
-	}
-	defer srv.Close() // deferred last, so it runs first: the subscription listener lets go before the pool closes
+	acc.about = mcp.About{Version: cairnVersion(), Data: bg.data}
+	// Building the tools' schemas allocates a few MB that are garbage at once; collecting them
+	// while they are made would only delay the first answer (by a third, docs/BENCHMARKS.md).
+	gc := debug.SetGCPercent(400)
+	srv := newServer(bg.pool, bg.system, cfg, acc)
+	debug.SetGCPercent(gc)
+	defer srv.Close() // deferred after bg.close, so it runs first: the subscription listener lets go before the pool closes
+
+	// The transport is served while the database is connected to, checked and migrated: a client
+	// that spawns cairn has its initialize answered at once, its calls wait for the start, and a
+	// start that fails ends the process with its error.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	startCtx, stopStart := context.WithCancel(ctx)
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		err := bg.start(startCtx, c, cfg, jobOpts)
+		acc.about.Embedder = bg.embedder
+		if err = startServer(startCtx, srv, bg.pool, cfg, bg.knowledge, acc.about, err); err != nil {
+			fail(startError{err})
+			return
+		}
+		// For a person starting it over HTTP: where it serves and how to connect, as GET / says
+		// too (JSON logs go to a collector, not a person).
+		if ln != nil && c.String("log-format") != "json" {
+			fmt.Fprint(os.Stderr, "\n"+acc.about.Text("http://"+ln.Addr().String())+"\n")
+		}
+	}()
+	// Deferred after bg.close, so it runs first: once the transport is done, the start is given
+	// up if it is still going, and jobs in flight finish while the pools are still open.
+	defer func() {
+		stopStart()
+		<-started
+		if bg.jobs != nil {
+			stopJobs(bg.jobs, log)
+		}
+	}()
 
 	if cfg.Transport == config.TransportStdio {
 		log.Info("serving MCP over stdio", "version", cairnVersion(), "read_only", cfg.ReadOnly)
@@ -249,16 +286,40 @@ func serve(c *cli.Context) error {
 			fmt.Fprint(os.Stderr, stdioHint)
 		}
 		err := srv.ServeStdio(ctx)
+		if ctx.Err() == nil {
+			// The client went away (or there was none): a start still going has a few seconds
+			// to say whether it failed, so that a wrong setting does not exit 0.
+			select {
+			case <-started:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		if err := startFailure(ctx); err != nil {
+			return err
+		}
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("stdio transport: %w", err)
 		}
 		return nil
 	}
-	var banner string
-	if c.String("log-format") != "json" { // a person reads text logs; JSON ones go to a collector
-		banner = acc.about.Text("http://" + ln.Addr().String())
+	if err := serveHTTP(ctx, ln, srv, cfg, log); err != nil {
+		return err
 	}
-	return serveHTTP(ctx, ln, srv, cfg, log, banner)
+	return startFailure(ctx)
+}
+
+// startError is why a start failed (serve's fail).
+type startError struct{ error }
+
+func (e startError) Unwrap() error { return e.error }
+
+// startFailure is why ctx ended if the start failed, else nil.
+func startFailure(ctx context.Context) error {
+	var se startError
+	if errors.As(context.Cause(ctx), &se) {
+		return se.error
+	}
+	return nil
 }
 
 // stdioHint is what serve says when a person, not an MCP client, started it over stdio.
@@ -275,7 +336,7 @@ Ctrl-D or Ctrl-C stops it.
 
 // serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting, lets calls in flight
 // finish for up to 15 seconds, and returns.
-func serveHTTP(ctx context.Context, ln net.Listener, srv *mcp.Server, cfg *config.Config, log *slog.Logger, banner string) error {
+func serveHTTP(ctx context.Context, ln net.Listener, srv *mcp.Server, cfg *config.Config, log *slog.Logger) error {
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -287,10 +348,6 @@ func serveHTTP(ctx context.Context, ln net.Listener, srv *mcp.Server, cfg *confi
 	}
 	log.Info("serving MCP over HTTP", "transport", cfg.Transport, "url", "http://"+ln.Addr().String()+path,
 		"also", "/mcp (Streamable HTTP), /sse (SSE), /healthz, /readyz", "auth", cfg.AuthConfigured(), "version", cairnVersion())
-	// For a person starting it: where it serves and how to connect, as GET / says too.
-	if banner != "" {
-		fmt.Fprint(os.Stderr, "\n"+banner+"\n")
-	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

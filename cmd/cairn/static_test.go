@@ -852,25 +852,27 @@ func TestImageServes(t *testing.T) {
 		}
 	}()
 
-	health := "http://" + addr + "/healthz"
+	// /healthz answers as soon as the process serves, /readyz once it has started (connected,
+	// migrated): what an orchestrator waits for before it sends traffic.
+	ready := "http://" + addr + "/readyz"
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		r := runBin(t, bin, nil, "healthcheck", "--url", health, "--timeout", "1s")
+		r := runBin(t, bin, nil, "healthcheck", "--url", ready, "--timeout", "1s")
 		if r.Code == 0 {
 			break
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("cairn %s exited before it was healthy: %v\n%s", strings.Join(args, " "), err, logs.String())
+			t.Fatalf("cairn %s exited before it was ready: %v\n%s", strings.Join(args, " "), err, logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not healthy within 90 s: %s\n%s", r.Stderr, logs.String())
+			t.Fatalf("not ready within 90 s: %s\n%s", r.Stderr, logs.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if r := runBin(t, bin, nil, "healthcheck", "--url", "http://"+addr+"/readyz"); r.Code != 0 {
-		t.Errorf("/readyz: exit %d\n%s", r.Code, r.Stderr)
+	if r := runBin(t, bin, nil, "healthcheck", "--url", "http://"+addr+"/healthz"); r.Code != 0 {
+		t.Errorf("/healthz: exit %d\n%s", r.Code, r.Stderr)
 	}
 	// A tool call through the HTTP transport: pg_query classifies the statement.
 	r := runCLI(t, nil, "call", "query", "sql=SELECT 41 + 1 AS answer", "--url", "http://"+addr+"/mcp", "--auth-token", token)

@@ -175,11 +175,15 @@ type background struct {
 	// jobs, electing a leader, notifications), migrations, /readyz and subscriptions, so that
 	// tool calls holding every connection of pool cannot stall them.
 	pool, system *pgxpool.Pool
-	jobs         *jobs.Client
-	// data says where the data lives; embedder which embedder the knowledge graph uses and why.
+	// embedded says the pools are on the embedded cluster.
+	embedded bool
+	// data says where the data lives; embedder which embedder the knowledge graph uses and why
+	// (set by start).
 	data, embedder string
-	reg            *jobs.Registry
-	knowledge      *knowledge.Store
+	// Set by start:
+	jobs      *jobs.Client
+	reg       *jobs.Registry
+	knowledge *knowledge.Store
 }
 
 // close closes both pools.
@@ -191,54 +195,75 @@ func (bg *background) close() {
 // startBackground is what serve and worker share: connect, migrate (unless --no-migrate), choose
 // the embedder and start the job client. The caller closes the pool and stops the client.
 func startBackground(c *cli.Context, cfg *config.Config, opts jobs.Options) (*background, error) {
+	bg, err := openPools(c, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := bg.start(c.Context, c, cfg, opts); err != nil {
+		bg.close()
+		return nil, err
+	}
+	return bg, nil
+}
+
+// openPools opens the pool of tool calls and the system pool without connecting yet (start
+// checks that they can); without a configured database it starts the embedded cluster first.
+func openPools(c *cli.Context, cfg *config.Config) (*background, error) {
 	ctx := c.Context
 	embedded := !cfg.DatabaseConfigured()
-	pool, err := connect(ctx, c, cfg)
+	pc, err := poolConfig(ctx, c, cfg)
 	if err != nil {
 		return nil, err
 	}
 	spc, err := cfg.SystemPoolConfig()
 	if err != nil {
-		pool.Close()
 		return nil, cli.Exit(err.Error(), 2)
 	}
-	system, err := db.Open(ctx, spc)
+	pool, err := db.OpenLazy(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
+	system, err := db.OpenLazy(ctx, spc)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	bg := &background{pool: pool, system: system, data: db.Target(pool.Config().ConnConfig.Config)}
+	bg := &background{pool: pool, system: system, embedded: embedded, data: db.Target(pc.ConnConfig.Config)}
 	if embedded {
 		bg.data = "the embedded PostgreSQL cluster in " + embeddedDataDir(c)
-	} else {
-		// The embedded cluster is cairn's own: its one role is a superuser by construction.
-		if super, role, err := db.Superuser(ctx, pool); err == nil && super {
+	}
+	return bg, nil
+}
+
+// start does what takes the database: it checks that PostgreSQL answers, migrates (unless
+// --no-migrate), chooses the embedder and starts the job client. ctx bounds the start; the job
+// client runs until c's context ends or it is stopped.
+func (bg *background) start(ctx context.Context, c *cli.Context, cfg *config.Config, opts jobs.Options) error {
+	if err := db.Ping(ctx, bg.system); err != nil {
+		return err
+	}
+	// The embedded cluster is cairn's own: its one role is a superuser by construction.
+	if !bg.embedded {
+		if super, role, err := db.Superuser(ctx, bg.pool); err == nil && super {
 			slog.Warn(db.SuperuserWarning, "role", role)
 		}
 	}
-	err = func() error {
-		if err := prepareSchema(ctx, system, cfg.NoMigrate, slog.Default()); err != nil {
-			return err
-		}
-		kg, emb, note, err := openKnowledge(c, pool, opts)
-		if err != nil {
-			return err
-		}
-		bg.knowledge, bg.embedder = kg, note
-		if bg.reg, err = jobRegistry(c, pool); err != nil {
-			return err
-		}
-		if err := addEmbedding(c, bg.reg, kg, emb); err != nil {
-			return err
-		}
-		bg.jobs, err = jobs.Start(ctx, system, bg.reg, opts)
+	if err := prepareSchema(ctx, bg.system, cfg.NoMigrate, slog.Default()); err != nil {
 		return err
-	}()
-	if err != nil {
-		bg.close()
-		return nil, err
 	}
-	return bg, nil
+	kg, emb, note, err := openKnowledge(c, bg.pool, opts)
+	if err != nil {
+		return err
+	}
+	bg.knowledge, bg.embedder = kg, note
+	if bg.reg, err = jobRegistry(c, bg.pool); err != nil {
+		return err
+	}
+	if err := addEmbedding(c, bg.reg, kg, emb); err != nil {
+		return err
+	}
+	bg.jobs, err = jobs.Start(c.Context, bg.system, bg.reg, opts)
+	return err
 }
 
 // jobRegistry collects the workers and periodic jobs of cairn's domain modules, the same for

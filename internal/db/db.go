@@ -16,15 +16,34 @@ import (
 // Open creates the pool and checks that the database answers, so a wrong setting fails at start
 // with a clear message rather than on the first tool call.
 func Open(ctx context.Context, pc *pgxpool.Config) (*pgxpool.Pool, error) {
+	pool, err := OpenLazy(ctx, pc)
+	if err != nil {
+		return nil, err
+	}
+	if err := Ping(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// OpenLazy opens a pool that connects when it is first used, not before: a process can start
+// serving while its first connection is being made. Ping says whether it can connect.
+func OpenLazy(ctx context.Context, pc *pgxpool.Config) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("open pool for %s: %w", Target(pc.ConnConfig.Config), err)
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, ConnectError(pc.ConnConfig.Config, err)
-	}
 	return pool, nil
+}
+
+// Ping connects through pool if it has no connection yet, with ConnectError's advice if it
+// cannot.
+func Ping(ctx context.Context, pool *pgxpool.Pool) error {
+	if err := pool.Ping(ctx); err != nil {
+		return ConnectError(pool.Config().ConnConfig.Config, err)
+	}
+	return nil
 }
 
 // Target describes where a configuration points, without the password: user@host:port/dbname.
