@@ -3,7 +3,7 @@
 // outcome); metrics come per UTC hour or day from rollups kept in the same transaction as each
 // execution. Every change to an agent is an event on the stream "agent:<agent_id>"
 // (internal/eventstore), and the agents table is its projection; raw SQL writes to agents and
-// agent_executions are recorded as RawRowWritten events by triggers (sql/migrations/0004).
+// agent_executions are recorded as RawRowWritten events by triggers (migrations/0004).
 package agents
 
 import (
@@ -79,9 +79,6 @@ func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("agent %q does not exist (agent_list shows the agents there are; agent_register makes one)", e.AgentID)
 }
 
-// InputError is a bad argument the caller must fix.
-type InputError = callerr.Input
-
 func inputErrorf(format string, args ...any) error { return callerr.Inputf(format, args...) }
 
 func checkID(what, id string) error {
@@ -111,7 +108,7 @@ func translate(err error, agentID string) error {
 		case "CA004":
 			return &NotFoundError{AgentID: agentID}
 		case "22023":
-			return &InputError{Msg: pe.Message}
+			return &callerr.Input{Msg: pe.Message}
 		}
 	}
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-mcp/cairn/agents"
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 )
 
@@ -38,7 +39,7 @@ func TestRegisterUpdateAndHistory(t *testing.T) {
 		t.Fatalf("register without id = %+v, %v", anon, err)
 	}
 	_, err = s.Register(ctx, agents.RegisterParams{AgentID: "agent-abc123", Template: "researcher"})
-	var ie *agents.InputError
+	var ie *callerr.Input
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "exists already") {
 		t.Fatalf("duplicate register: %v", err)
 	}
@@ -172,9 +173,9 @@ func TestRecordIdempotentAndConcurrent(t *testing.T) {
 		{AgentID: "a", Outcome: "success", CostUSD: -1},
 		{AgentID: "", Outcome: "success"},
 	} {
-		var ie *agents.InputError
+		var ie *callerr.Input
 		if _, err := s.Record(ctx, bad); !errors.As(err, &ie) {
-			t.Errorf("%+v: want an InputError, got %v", bad, err)
+			t.Errorf("%+v: want an callerr.Input, got %v", bad, err)
 		}
 	}
 	var nf *agents.NotFoundError
@@ -336,9 +337,9 @@ func TestMetricsBucketsTimeZonesAndRetention(t *testing.T) {
 		{Bucket: "day", Since: at("2026-11-02T00:00:00Z"), Until: at("2026-11-01T00:00:00Z")},
 		{Bucket: "day", Template: "no-such-template"},
 	} {
-		var ie *agents.InputError
+		var ie *callerr.Input
 		if _, err := s.Metrics(ctx, bad); !errors.As(err, &ie) {
-			t.Errorf("%+v: want an InputError, got %v", bad, err)
+			t.Errorf("%+v: want an callerr.Input, got %v", bad, err)
 		}
 	}
 	var nf *agents.NotFoundError

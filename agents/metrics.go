@@ -22,7 +22,7 @@ const MaxBuckets = 1000
 // description its bound.
 const PercentileMethod = "estimated from merged log-scale histograms of durations (8 bins per doubling), with percentile_cont's definition: within 9.05% of the exact value (one bin), clamped to the observed min/max"
 
-// Histogram bins (sql/migrations/0004: cairn_duration_bin): bin 0 is 0 ms, bin i >= 1 covers
+// Histogram bins (migrations/0004: cairn_duration_bin): bin 0 is 0 ms, bin i >= 1 covers
 // [2^((i-1)/8), 2^(i/8)) ms, and the last bin everything above.
 const (
 	binsPerDoubling = 8

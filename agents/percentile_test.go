@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// bin mirrors cairn_duration_bin (sql/migrations/0004_agents.sql).
+// bin mirrors cairn_duration_bin (migrations/0004_agents.sql).
 func bin(d int64) int {
 	if d <= 0 {
 		return 0

@@ -36,7 +36,7 @@ type RegisterParams struct {
 	Actor    string // recorded in the event's metadata
 }
 
-// Register creates an agent in state "registered". An agent_id that exists is an *InputError:
+// Register creates an agent in state "registered". An agent_id that exists is an *callerr.Input:
 // registering is not an upsert, so two runs never share an agent by accident.
 func (s *Store) Register(ctx context.Context, p RegisterParams) (*Agent, error) {
 	if p.AgentID == "" {

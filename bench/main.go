@@ -25,7 +25,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/eventstore"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 func main() {
@@ -120,7 +120,7 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 		return err
 	}
 	defer pool.Close()
-	if _, err := cairnsql.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if _, err := migrations.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return err
 	}
 	if _, err := pool.Exec(ctx, `CREATE TABLE bench_items (

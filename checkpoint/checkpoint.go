@@ -145,9 +145,6 @@ func (e *StateError) Error() string {
 // ConflictError is eventstore's: another writer saved first.
 type ConflictError = eventstore.ConflictError
 
-// InputError is a bad argument the caller must fix.
-type InputError = callerr.Input
-
 func inputErrorf(format string, args ...any) error { return callerr.Inputf(format, args...) }
 
 func checkID(what, id string) error {
@@ -179,7 +176,7 @@ func translate(err error, workflowID string) error {
 		case "CA002":
 			return &NotFoundError{What: "workflow", ID: workflowID}
 		case "CA003":
-			return &InputError{Msg: pe.Message + "; start a new workflow or fork this one (workflow_fork)"}
+			return &callerr.Input{Msg: pe.Message + "; start a new workflow or fork this one (workflow_fork)"}
 		}
 	}
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 )
 
@@ -466,7 +467,7 @@ func TestBadArguments(t *testing.T) {
 			return err
 		}(),
 	} {
-		var ie *checkpoint.InputError
+		var ie *callerr.Input
 		var nf *checkpoint.NotFoundError
 		if err == nil || !(errors.As(err, &ie) || errors.As(err, &nf)) {
 			t.Errorf("case %d: want an input or not-found error, got %v", i, err)

@@ -82,7 +82,7 @@ func (s *Store) Save(ctx context.Context, p SaveParams) (SaveResult, error) {
 		r, err = save(ctx, tx, p)
 		return err
 	})
-	var ie *InputError
+	var ie *callerr.Input
 	if errors.As(err, &ie) {
 		// Started by another caller since: save into it.
 		if _, gerr := s.Get(ctx, p.WorkflowID); gerr == nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/callerr"
 )
 
 // TestCallerChosenIDs: a framework names its checkpoints; the same save again is a no-op, the
@@ -237,7 +238,7 @@ func TestPutWrites(t *testing.T) {
 	if !strings.Contains(strings.Join(types, " "), "PendingWritesPut WorkflowInterrupted PendingWritesPut WorkflowResumed") {
 		t.Errorf("history = %v", types)
 	}
-	var ie *checkpoint.InputError
+	var ie *callerr.Input
 	if _, err := s.PutWrites(ctx, checkpoint.PutWritesParams{WorkflowID: "thread-w", CheckpointID: "c1", Namespace: "child", TaskID: "t",
 		Writes: []checkpoint.PendingWrite{w("a", `1`)}}); !errors.As(err, &ie) {
 		t.Errorf("writes to a checkpoint of another namespace: %v", err)

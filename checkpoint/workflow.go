@@ -46,7 +46,7 @@ func scanWorkflow(r pgx.Row) (*Workflow, error) {
 }
 
 // Start creates a workflow in status running. With an id that exists, it fails with an
-// *InputError (start is not an upsert: two runs must not share a thread by accident).
+// *callerr.Input (start is not an upsert: two runs must not share a thread by accident).
 func (s *Store) Start(ctx context.Context, p StartParams) (*Workflow, error) {
 	return s.start(ctx, p, "", "", nil)
 }
@@ -105,7 +105,7 @@ func (s *Store) start(ctx context.Context, p StartParams, parent, forkedFrom str
 		return then(tx, w)
 	})
 	if err != nil {
-		var ie *InputError
+		var ie *callerr.Input
 		if errors.As(err, &ie) {
 			return nil, ie
 		}

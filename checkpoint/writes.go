@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 )
 
@@ -99,7 +100,7 @@ func (s *Store) PutWrites(ctx context.Context, p PutWritesParams) (PutWritesResu
 		_, err = s.start(ctx, StartParams{ID: p.WorkflowID, Actor: p.Actor}, "", "", func(tx pgx.Tx, _ *Workflow) error {
 			return tx.QueryRow(ctx, q, args...).Scan(&res.Version, &res.Written, &res.Status)
 		})
-		var ie *InputError
+		var ie *callerr.Input
 		if errors.As(err, &ie) {
 			if _, gerr := s.Get(ctx, p.WorkflowID); gerr == nil {
 				err = s.pool.QueryRow(ctx, q, args...).Scan(&res.Version, &res.Written, &res.Status)

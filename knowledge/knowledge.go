@@ -2,7 +2,7 @@
 // the relations between them, and episodes (what happened), searched by meaning and by keyword.
 // Writes return at once; text is embedded in the background (EmbedPending, run by River jobs that
 // writes queue in their own transaction), and a vector is written only if the text it was made
-// from is still the row's text. Tables and triggers are in sql/migrations/0005_knowledge.sql.
+// from is still the row's text. Tables and triggers are in migrations/0005_knowledge.sql.
 package knowledge
 
 import (
@@ -225,9 +225,6 @@ func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("%s %s does not exist (knowledge_search finds what there is)", e.Kind, e.What)
 }
 
-// InputError is a bad argument the caller must fix.
-type InputError = callerr.Input
-
 func inputErrorf(format string, args ...any) error { return callerr.Inputf(format, args...) }
 
 // EntityRef names an entity by id, or by name and (unless the name is unique) type.
@@ -292,7 +289,7 @@ func wrap(err error, format string, args ...any) error {
 				return ErrUnavailable
 			}
 		case "23514", "22001", "22P02", "23503":
-			return fmt.Errorf(format+": %w", append(args, &InputError{Msg: pe.Message})...)
+			return fmt.Errorf(format+": %w", append(args, &callerr.Input{Msg: pe.Message})...)
 		}
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)

@@ -22,9 +22,9 @@ import (
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/auth/authtest"
 	"github.com/cairn-mcp/cairn/internal/config"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/mcp"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // testAudience is the aud the test issuer puts in the tokens it makes for cairn.

@@ -6,8 +6,8 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/cairn-mcp/cairn/internal/catalog"
 	"github.com/cairn-mcp/cairn/internal/permissions"
+	"github.com/cairn-mcp/cairn/sqlexec/catalog"
 )
 
 // completion/complete offers values for the variables of the resource templates — schema and

@@ -12,12 +12,12 @@ import (
 
 	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
-	"github.com/cairn-mcp/cairn/internal/catalog"
 	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 	"github.com/cairn-mcp/cairn/internal/permissions"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
+	"github.com/cairn-mcp/cairn/sqlexec"
+	"github.com/cairn-mcp/cairn/sqlexec/catalog"
 )
 
 // toolError is a result the model sees (isError) and can act on.

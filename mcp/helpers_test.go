@@ -19,10 +19,10 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/config"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/mcp"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // cairnBin is the cairn binary the stdio tests spawn, built once in TestMain.

@@ -193,7 +193,7 @@ func toolOutcome(res sdk.Result, err error) string {
 func argumentError(err error) bool {
 	msg := err.Error()
 	// The SDK's input schema check has no error type of its own (decodeArgs' errors are
-	// InputErrors, which callersToFix knows).
+	// callerr.Input errors, which callersToFix knows).
 	return strings.Contains(msg, `validating "arguments"`)
 }
 

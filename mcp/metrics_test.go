@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/cairn-mcp/cairn/internal/config"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/mcp"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // metricsServer serves an in-process cairn over HTTP on its own pool (which the test may close),

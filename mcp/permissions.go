@@ -19,8 +19,8 @@ import (
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/permissions"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/internal/sqlguard"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // Permissions are enforced in three places, all in this file:

@@ -21,9 +21,9 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/permissions"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/mcp"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // permFixtures is a database with something to protect: secrets (and a view and a function

@@ -9,7 +9,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/cairn-mcp/cairn/internal/catalog"
+	"github.com/cairn-mcp/cairn/sqlexec/catalog"
 )
 
 const tableURIPrefix = "cairn://tables/"

@@ -19,8 +19,8 @@ import (
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/permissions"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // Options are what the MCP front end serves.

@@ -8,8 +8,8 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/callerr"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // A server built with Options.Pending answers initialize and the lists at once, while what

@@ -18,9 +18,9 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/config"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/mcp"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // A pending server lists its tools at once and holds calls until Started; /readyz says

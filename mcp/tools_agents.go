@@ -9,6 +9,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/agents"
+	"github.com/cairn-mcp/cairn/internal/callerr"
 )
 
 // AgentRegisterArgs are the arguments of agent_register.
@@ -77,7 +78,7 @@ func parseTime(what, s string) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, &agents.InputError{Msg: what + " " + quote(s) + ": use an RFC 3339 time such as 2026-11-20T00:00:00Z or 2026-11-20T05:30:00+05:30, or a date such as 2026-11-20 (midnight UTC)"}
+	return time.Time{}, &callerr.Input{Msg: what + " " + quote(s) + ": use an RFC 3339 time such as 2026-11-20T00:00:00Z or 2026-11-20T05:30:00+05:30, or a date such as 2026-11-20 (midnight UTC)"}
 }
 
 func quote(s string) string {

@@ -6,7 +6,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/cairn-mcp/cairn/internal/catalog"
+	"github.com/cairn-mcp/cairn/sqlexec/catalog"
 )
 
 // ListSchemasArgs takes no arguments.

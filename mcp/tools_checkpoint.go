@@ -8,8 +8,8 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 )
 
 // WorkflowIDArgs name one workflow.
@@ -159,7 +159,7 @@ func addTool[In, Out any](s *Server, tool *sdk.Tool, h func(context.Context, In)
 		name := tool.Name
 		h = func(context.Context, In) (Out, error) {
 			var zero Out
-			return zero, &sqlexec.InputError{Msg: fmt.Sprintf("cairn runs read-only (--read-only / CAIRN_READ_ONLY): %s writes, so it is refused", name)}
+			return zero, &callerr.Input{Msg: fmt.Sprintf("cairn runs read-only (--read-only / CAIRN_READ_ONLY): %s writes, so it is refused", name)}
 		}
 	}
 	tool.InputSchema = mustSchema[In]()

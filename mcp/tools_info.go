@@ -8,7 +8,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/db"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // NoArgs is the input of tools that take no arguments.
@@ -71,7 +71,7 @@ func (s *Server) addInfoTools() {
 		if err != nil {
 			return info, fmt.Errorf("read server versions: %w", err)
 		}
-		if info.MigrationVersion, err = cairnsql.Version(ctx, s.pool); err != nil {
+		if info.MigrationVersion, err = migrations.Version(ctx, s.pool); err != nil {
 			return info, err
 		}
 		st := s.pool.Stat()

@@ -8,6 +8,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/knowledge"
 )
 
@@ -95,22 +96,22 @@ type KnowledgeNeighborsArgs struct {
 func entityRef(what string, raw EntityArg, typ string) (knowledge.EntityRef, error) {
 	var v any
 	if err := decodeArgs(raw, &v); err != nil || v == nil {
-		return knowledge.EntityRef{}, &knowledge.InputError{Msg: what + " is required: an entity id (number) or name (string)"}
+		return knowledge.EntityRef{}, &callerr.Input{Msg: what + " is required: an entity id (number) or name (string)"}
 	}
 	switch x := v.(type) {
 	case json.Number:
 		id, err := strconv.ParseInt(x.String(), 10, 64)
 		if err != nil || id <= 0 {
-			return knowledge.EntityRef{}, &knowledge.InputError{Msg: what + " " + x.String() + " is not an entity id (a positive whole number)"}
+			return knowledge.EntityRef{}, &callerr.Input{Msg: what + " " + x.String() + " is not an entity id (a positive whole number)"}
 		}
 		if strings.TrimSpace(typ) != "" {
-			return knowledge.EntityRef{}, &knowledge.InputError{Msg: what + ": a type goes with a name, not an id"}
+			return knowledge.EntityRef{}, &callerr.Input{Msg: what + ": a type goes with a name, not an id"}
 		}
 		return knowledge.EntityRef{ID: id}, nil
 	case string:
 		return knowledge.EntityRef{Name: x, Type: typ}, nil
 	default:
-		return knowledge.EntityRef{}, &knowledge.InputError{Msg: what + " must be an entity id (number) or name (string)"}
+		return knowledge.EntityRef{}, &callerr.Input{Msg: what + " must be an entity id (number) or name (string)"}
 	}
 }
 
@@ -147,7 +148,7 @@ Example: {"content": "dashboard: ModuleNotFoundError numpy", "episode_type": "er
 			summary := in.Summary
 			if in.Context != nil {
 				if summary != nil && *summary != *in.Context {
-					return knowledge.Written{}, &knowledge.InputError{Msg: "summary and context are the same field under two names: give one"}
+					return knowledge.Written{}, &callerr.Input{Msg: "summary and context are the same field under two names: give one"}
 				}
 				summary = in.Context
 			}
@@ -184,7 +185,7 @@ Example: {"source": "OOMKilled", "source_type": "error", "relation_type": "fixed
 				return KnowledgeGetResult{Entity: &e}, nil
 			case knowledge.KindEpisode:
 				if in.Name != "" || in.EntityType != "" {
-					return KnowledgeGetResult{}, &knowledge.InputError{Msg: "episodes are fetched by id; name and entity_type are for entities"}
+					return KnowledgeGetResult{}, &callerr.Input{Msg: "episodes are fetched by id; name and entity_type are for entities"}
 				}
 				p, err := s.knowledge.GetEpisode(ctx, in.ID)
 				if err != nil {
@@ -192,7 +193,7 @@ Example: {"source": "OOMKilled", "source_type": "error", "relation_type": "fixed
 				}
 				return KnowledgeGetResult{Episode: &p}, nil
 			default:
-				return KnowledgeGetResult{}, &knowledge.InputError{Msg: "kind " + quote(in.Kind) + ": use entity or episode"}
+				return KnowledgeGetResult{}, &callerr.Input{Msg: "kind " + quote(in.Kind) + ": use entity or episode"}
 			}
 		})
 	addTool(s, &sdk.Tool{Name: "knowledge_neighbors", Title: "Walk the graph", Annotations: ro,

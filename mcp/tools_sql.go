@@ -12,7 +12,8 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
+	"github.com/cairn-mcp/cairn/internal/callerr"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 // QueryArgs are the arguments of query and execute.
@@ -107,7 +108,7 @@ func rawHandler[In any](s *Server, tool string, run func(ctx context.Context, ds
 		}()
 		var in In
 		if err := decodeArgs(req.Params.Arguments, &in); err != nil {
-			return toolError(&sqlexec.InputError{Msg: tool + ": " + err.Error()}), nil
+			return toolError(&callerr.Input{Msg: tool + ": " + err.Error()}), nil
 		}
 		if err := s.permitArgs(ctx, tool, &in); err != nil {
 			s.logCallError(ctx, tool, err)
@@ -178,7 +179,7 @@ func jsonKind(goType string) string {
 
 func requireSQL(sql, example string) error {
 	if strings.TrimSpace(sql) == "" {
-		return &sqlexec.InputError{Msg: "sql is required: one SQL statement, e.g. " + example}
+		return &callerr.Input{Msg: "sql is required: one SQL statement, e.g. " + example}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 )
 
@@ -124,7 +125,7 @@ func (s *Server) readWorkflowResource(ctx context.Context, req *sdk.ReadResource
 
 func workflowReadError(req sdk.Request, uri string, err error) error {
 	var nf *checkpoint.NotFoundError
-	var ie *checkpoint.InputError
+	var ie *callerr.Input
 	if errors.As(err, &nf) || errors.As(err, &ie) {
 		return resourceNotFound(req, uri, err.Error())
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/pgcluster"
 	"github.com/cairn-mcp/cairn/jobs"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // dbFlags are the connection settings every command that talks to the database takes.
@@ -95,12 +95,12 @@ func configFrom(c *cli.Context) *config.Config {
 // noMigrateFlag is the --no-migrate of the commands that migrate at start (serve, worker).
 var noMigrateFlag = &cli.BoolFlag{Name: "no-migrate", EnvVars: []string{"CAIRN_NO_MIGRATE"}, Usage: "do not apply pending migrations at start"}
 
-func latestMigration() int { return cairnsql.Latest() }
+func latestMigration() int { return migrations.Latest() }
 
 // migrateAll applies cairn's migrations, then River's (its job tables live in the same
 // database), and returns cairn's.
-func migrateAll(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]cairnsql.Migration, error) {
-	applied, err := cairnsql.Migrate(ctx, pool, log)
+func migrateAll(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]migrations.Migration, error) {
+	applied, err := migrations.Migrate(ctx, pool, log)
 	if err != nil {
 		return applied, err
 	}
@@ -113,12 +113,12 @@ func prepareSchema(ctx context.Context, pool *pgxpool.Pool, noMigrate bool, log 
 		_, err := migrateAll(ctx, pool, log)
 		return err
 	}
-	v, err := cairnsql.Version(ctx, pool)
+	v, err := migrations.Version(ctx, pool)
 	if err != nil {
 		return err
 	}
-	if v < cairnsql.Latest() {
-		log.Warn("database schema is behind this cairn; run `cairn migrate`", "database", v, "cairn", cairnsql.Latest())
+	if v < migrations.Latest() {
+		log.Warn("database schema is behind this cairn; run `cairn migrate`", "database", v, "cairn", migrations.Latest())
 	}
 	pending, err := jobs.Pending(ctx, pool)
 	if err != nil {
@@ -155,7 +155,7 @@ func migrateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			v, err := cairnsql.Version(c.Context, pool)
+			v, err := migrations.Version(c.Context, pool)
 			if err != nil {
 				return err
 			}

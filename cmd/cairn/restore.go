@@ -12,7 +12,7 @@ import (
 	"github.com/cairn-mcp/cairn/internal/backup"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 func restoreCommand() *cli.Command {
@@ -55,7 +55,7 @@ func runRestore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if latest := cairnsql.Latest(); m.CairnSchema > latest {
+	if latest := migrations.Latest(); m.CairnSchema > latest {
 		return fmt.Errorf("the archive's cairn schema is at migration %d but this cairn knows only up to %d: restore it with a cairn at least as new as %s, which made it", m.CairnSchema, latest, m.CairnVersion)
 	}
 	pool, conn, err := openRestoreTarget(c)
@@ -73,7 +73,7 @@ func runRestore(c *cli.Context) error {
 	if _, err := migrateAll(c.Context, pool, slog.Default()); err != nil {
 		return fmt.Errorf("restored, but migrating failed: %w", err)
 	}
-	v, err := cairnsql.Version(c.Context, pool)
+	v, err := migrations.Version(c.Context, pool)
 	if err != nil {
 		return err
 	}

@@ -21,9 +21,9 @@ import (
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/permissions"
-	"github.com/cairn-mcp/cairn/internal/sqlexec"
 	"github.com/cairn-mcp/cairn/knowledge"
 	"github.com/cairn-mcp/cairn/mcp"
+	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 func serveCommand() *cli.Command {

@@ -28,7 +28,7 @@ import (
 	"github.com/cairn-mcp/cairn/internal/pgcluster"
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/knowledge"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // Exit codes of `cairn status`, a contract for scripts and health checks.
@@ -236,7 +236,7 @@ func runStatus(c *cli.Context) error {
 		return cli.Exit(err.Error(), 2)
 	}
 	rep := &statusReport{Problems: []statusProblem{}, Warnings: []string{}, CheckedAt: time.Now().UTC().Truncate(time.Millisecond),
-		CairnVersion: cairnVersion(), Database: databaseStatus{SchemaLatest: cairnsql.Latest(), SchemaPending: []int{}, RiverPending: []int{}}}
+		CairnVersion: cairnVersion(), Database: databaseStatus{SchemaLatest: migrations.Latest(), SchemaPending: []int{}, RiverPending: []int{}}}
 
 	pool, err := statusPool(c, cfg, rep)
 	if err != nil {
@@ -385,7 +385,7 @@ func collectStatus(c *cli.Context, pool *pgxpool.Pool, probe time.Duration, rep 
 // schemaStatus compares the database's migrations, cairn's and River's, with this binary's.
 func schemaStatus(ctx context.Context, pool *pgxpool.Pool, rep *statusReport) error {
 	d := &rep.Database
-	v, err := cairnsql.Version(ctx, pool)
+	v, err := migrations.Version(ctx, pool)
 	if err != nil {
 		return err
 	}
@@ -403,7 +403,7 @@ func schemaStatus(ctx context.Context, pool *pgxpool.Pool, rep *statusReport) er
 			applied[n] = true
 		}
 	}
-	ms, err := cairnsql.Migrations()
+	ms, err := migrations.Migrations()
 	if err != nil {
 		return err
 	}

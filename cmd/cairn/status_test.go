@@ -17,7 +17,7 @@ import (
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/knowledge"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // statusDB is a test database with cairn's and River's tables, as `cairn migrate` leaves it
@@ -112,7 +112,7 @@ func TestStatusReportsPopulatedDatabase(t *testing.T) {
 	if !d.Reachable || d.Error != "" || !strings.Contains(d.Target, db.Name) || d.PostgresVersion == "" || d.Pgvector == "" {
 		t.Errorf("database = %+v; want reachable, its target, and the versions", d)
 	}
-	if d.SchemaVersion != cairnsql.Latest() || d.SchemaLatest != cairnsql.Latest() || len(d.SchemaPending) != 0 || len(d.RiverPending) != 0 {
+	if d.SchemaVersion != migrations.Latest() || d.SchemaLatest != migrations.Latest() || len(d.SchemaPending) != 0 || len(d.RiverPending) != 0 {
 		t.Errorf("schema = %d of %d, pending %v, River pending %v; want up to date", d.SchemaVersion, d.SchemaLatest, d.SchemaPending, d.RiverPending)
 	}
 

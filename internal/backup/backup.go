@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-mcp/cairn/internal/progress"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // Options are the settings of Create.
@@ -236,9 +236,9 @@ func readSource(ctx context.Context, tx pgx.Tx) (source, error) {
 		return src, fmt.Errorf("look for cairn's tables: %w", err)
 	}
 	if !hasCairn {
-		return src, fmt.Errorf("schema %s of database %s: %w", src.schema, src.database, cairnsql.ErrNotMigrated)
+		return src, fmt.Errorf("schema %s of database %s: %w", src.schema, src.database, migrations.ErrNotMigrated)
 	}
-	if src.cairnSchema, err = cairnsql.Version(ctx, tx); err != nil {
+	if src.cairnSchema, err = migrations.Version(ctx, tx); err != nil {
 		return src, err
 	}
 	if hasRiver {

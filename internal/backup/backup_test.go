@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-mcp/cairn/internal/testdb"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -148,7 +148,7 @@ func TestCreateFailures(t *testing.T) {
 	}
 	defer pc.Close()
 	out := filepath.Join(dir, "none.dump")
-	if _, err := Create(ctx, pc, connFor(t, empty.Config()), Options{Out: out, Log: quiet}); !errors.Is(err, cairnsql.ErrNotMigrated) {
+	if _, err := Create(ctx, pc, connFor(t, empty.Config()), Options{Out: out, Log: quiet}); !errors.Is(err, migrations.ErrNotMigrated) {
 		t.Errorf("Create of an empty database: %v, want ErrNotMigrated", err)
 	}
 	if _, err := os.Stat(out + ".partial"); err == nil {

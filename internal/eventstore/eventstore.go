@@ -3,7 +3,7 @@
 // global reader that never skips an event that commits late.
 //
 // Appends run inside the caller's transaction, so a domain module appends its events and updates
-// its projections atomically. The SQL lives in sql/migrations (cairn_append_events).
+// its projections atomically. The SQL lives in migrations (cairn_append_events).
 package eventstore
 
 import (

@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-mcp/cairn/internal/config"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // DB is one test's database.
@@ -139,7 +139,7 @@ func create(t testing.TB, admin *pgx.Conn, prefix, options string) string {
 // advisory lock the first time (several test binaries run at once). With owner set, the
 // database and everything the migrations create belong to that role (created if missing).
 func template(ctx context.Context, admin *pgx.Conn, owner string) (string, error) {
-	ms, err := cairnsql.Migrations()
+	ms, err := migrations.Migrations()
 	if err != nil {
 		return "", err
 	}
@@ -200,7 +200,7 @@ func template(ctx context.Context, admin *pgx.Conn, owner string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("connect to template: %w", err)
 	}
-	_, err = cairnsql.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, err = migrations.Migrate(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	pool.Close()
 	if err != nil {
 		return "", fmt.Errorf("migrate template: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/pgjson"
 )
@@ -55,7 +56,7 @@ type Runner struct {
 const DefaultMaxResultBytes = 4 << 20
 
 // ErrReadOnly is returned for writes when cairn runs with --read-only.
-var ErrReadOnly = &InputError{Msg: "cairn runs read-only (--read-only / CAIRN_READ_ONLY): writes are refused; use the query tool to read"}
+var ErrReadOnly = &callerr.Input{Msg: "cairn runs read-only (--read-only / CAIRN_READ_ONLY): writes are refused; use the query tool to read"}
 
 // New returns a Runner and loads the type OIDs of installed extensions (pgvector).
 func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Runner, error) {

@@ -1,4 +1,4 @@
-package sql_test
+package migrations_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/knowledge"
-	cairnsql "github.com/cairn-mcp/cairn/sql"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -39,7 +39,7 @@ func TestConcurrentMigrationsDoNotRace(t *testing.T) {
 				return
 			}
 			defer pool.Close()
-			done, err := cairnsql.Migrate(ctx, pool, quiet())
+			done, err := migrations.Migrate(ctx, pool, quiet())
 			if err != nil {
 				errs <- err
 				return
@@ -57,13 +57,13 @@ func TestConcurrentMigrationsDoNotRace(t *testing.T) {
 	for n := range applied {
 		total += n
 	}
-	ms, _ := cairnsql.Migrations()
+	ms, _ := migrations.Migrations()
 	if total != len(ms) {
 		t.Errorf("migrations applied %d times in all, want each of %d once", total, len(ms))
 	}
-	v, err := cairnsql.Version(ctx, conn)
-	if err != nil || v != cairnsql.Latest() {
-		t.Errorf("version = %d, %v; want %d", v, err, cairnsql.Latest())
+	v, err := migrations.Version(ctx, conn)
+	if err != nil || v != migrations.Latest() {
+		t.Errorf("version = %d, %v; want %d", v, err, migrations.Latest())
 	}
 }
 
@@ -77,14 +77,14 @@ func TestNewerDatabaseIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	if _, err := cairnsql.Migrate(ctx, pool, quiet()); err != nil {
+	if _, err := migrations.Migrate(ctx, pool, quiet()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, "INSERT INTO cairn_migrations (version, name) VALUES (9999, 'from_the_future')"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = cairnsql.Migrate(ctx, pool, quiet())
-	var tooNew *cairnsql.TooNewError
+	_, err = migrations.Migrate(ctx, pool, quiet())
+	var tooNew *migrations.TooNewError
 	if !errors.As(err, &tooNew) || tooNew.Database != 9999 {
 		t.Fatalf("want TooNewError, got %v", err)
 	}
@@ -92,7 +92,7 @@ func TestNewerDatabaseIsRefused(t *testing.T) {
 
 func TestVersionOfUnmigratedDatabaseIsZero(t *testing.T) {
 	conn := testdb.Empty(t, "cairn_migrate_test_", "")
-	if v, err := cairnsql.Version(context.Background(), conn); err != nil || v != 0 {
+	if v, err := migrations.Version(context.Background(), conn); err != nil || v != 0 {
 		t.Fatalf("version = %d, %v", v, err)
 	}
 }
@@ -129,11 +129,11 @@ func TestMigrationNeedingAnExtensionWaitsForIt(t *testing.T) {
 	}
 	defer pool.Close()
 
-	done, err := cairnsql.Migrate(ctx, pool, quiet())
+	done, err := migrations.Migrate(ctx, pool, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := cairnsql.Migrations()
+	ms, _ := migrations.Migrations()
 	var deferred []string
 	for _, m := range ms {
 		if m.Requires != "" {
@@ -151,7 +151,7 @@ func TestMigrationNeedingAnExtensionWaitsForIt(t *testing.T) {
 	if _, err := admin.Exec(ctx, "CREATE EXTENSION vector"); err != nil {
 		t.Fatal(err)
 	}
-	done, err = cairnsql.Migrate(ctx, pool, quiet())
+	done, err = migrations.Migrate(ctx, pool, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}

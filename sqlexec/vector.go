@@ -10,9 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cairn-mcp/cairn/internal/catalog"
 	"github.com/cairn-mcp/cairn/internal/pgjson"
 	"github.com/cairn-mcp/cairn/internal/sqlguard"
+	"github.com/cairn-mcp/cairn/sqlexec/catalog"
 )
 
 // VectorSearch is a nearest-neighbour search by cosine distance over a table's vector column.

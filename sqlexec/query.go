@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/pgjson"
 	"github.com/cairn-mcp/cairn/internal/sqlguard"
 )
@@ -252,11 +253,11 @@ func columnNames(fds []pgconn.FieldDescription) []string {
 	return names
 }
 
-// asInput makes a parser verdict an InputError.
+// asInput makes a parser verdict an callerr.Input.
 func asInput(err error) error {
 	var ge *sqlguard.Error
 	if errors.As(err, &ge) {
-		return &InputError{Msg: ge.Error()}
+		return &callerr.Input{Msg: ge.Error()}
 	}
 	return err
 }

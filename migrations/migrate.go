@@ -1,7 +1,7 @@
-// Package sql holds cairn's schema: versioned migrations embedded as .sql files, and the code
-// that applies them under an advisory lock so that concurrent `cairn serve` / `cairn migrate`
-// processes never race.
-package sql
+// Package migrations holds cairn's schema: versioned migrations embedded as .sql files, and the
+// code that applies them under an advisory lock so that concurrent `cairn serve` / `cairn
+// migrate` processes never race.
+package migrations
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-//go:embed migrations/*.sql
+//go:embed *.sql
 var migrationFiles embed.FS
 
 // lockKey is the advisory lock that serializes migrations across processes ("cairn" in ASCII).
@@ -39,7 +38,7 @@ type Migration struct {
 
 // Migrations returns the embedded migrations in version order.
 func Migrations() ([]Migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	entries, err := fs.ReadDir(migrationFiles, ".")
 	if err != nil {
 		return nil, fmt.Errorf("read embedded migrations: %w", err)
 	}
@@ -51,7 +50,7 @@ func Migrations() ([]Migration, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration file %s: name must be NNNN_name.sql", e.Name())
 		}
-		body, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		body, err := migrationFiles.ReadFile(e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
 		}

@@ -11,10 +11,6 @@ import (
 	"github.com/cairn-mcp/cairn/internal/db"
 )
 
-// InputError is a problem with the caller's SQL or parameters: the caller should change the call.
-// Tools report it as a tool error the model can read and act on.
-type InputError = callerr.Input
-
 func inputErrorf(format string, args ...any) error { return callerr.Inputf(format, args...) }
 
 // IsInputError reports whether err is the caller's to fix (bad SQL, bad parameters, a
@@ -61,7 +57,7 @@ func describePgError(e *pgconn.PgError, sqlText string, offset int) string {
 	return b.String()
 }
 
-// wrapPgError turns a server error about the statement into an InputError with the description
+// wrapPgError turns a server error about the statement into an callerr.Input with the description
 // above, and a failure to reach the database into a *db.Outage (see db.AsOutage); other errors
 // (a cancelled context) are returned with context.
 func wrapPgError(err error, what, sqlText string, offset int) error {
@@ -70,7 +66,7 @@ func wrapPgError(err error, what, sqlText string, offset int) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return &InputError{Msg: what + ": " + describePgError(pe, sqlText, offset)}
+		return &callerr.Input{Msg: what + ": " + describePgError(pe, sqlText, offset)}
 	}
 	if pgconn.Timeout(err) {
 		return fmt.Errorf("%s: cancelled or timed out before the database answered: %w", what, err)
