@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"os/user"
@@ -23,7 +22,9 @@ import (
 	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
-// Permissions are enforced in three places, all in this file:
+// The policy — roles, what each may do, the check of a statement — is internal/permissions': a
+// Set checks, a Resolver qualifies names against the catalog. This file applies it to MCP, in
+// three places:
 //
 //   - a receiving middleware sees every tools/call: it works out the caller (user and role from
 //     the bearer token, else --role, else the file's default_role), checks the tool itself
@@ -36,7 +37,7 @@ import (
 //   - sqlexec calls the statement check the middleware put in the context for every statement
 //     of query, execute and transaction, after parsing and before anything runs: the
 //     statement's operation and every relation and function it reaches, with unqualified names
-//     resolved against the database's search path.
+//     resolved against the database's search path (permissions.Resolver).
 //
 // With no permissions file every check passes; the middleware still runs for the audit log.
 
@@ -140,9 +141,7 @@ type access struct {
 	audit     bool             // --audit-events
 	pool      *pgxpool.Pool
 	log       *slog.Logger
-
-	domainMu sync.Mutex
-	domain   map[string][]string // unqualified domain table → its schemas, resolved once
+	resolver  *permissions.Resolver
 
 	redactMu sync.Mutex
 	redacted map[string]redaction // statement text → its loggable form
@@ -150,7 +149,7 @@ type access struct {
 
 func newAccess(cfg *config.Config, set *permissions.Set, pool *pgxpool.Pool, log *slog.Logger) *access {
 	return &access{set: set, role: cfg.Role, transport: cfg.Transport, audit: cfg.AuditEvents, pool: pool, log: log,
-		domain: map[string][]string{}, redacted: map[string]redaction{}}
+		resolver: permissions.NewResolver(pool), redacted: map[string]redaction{}}
 }
 
 // caller is who makes a call.
@@ -370,7 +369,7 @@ func (a *access) permitTable(ctx context.Context, role, tool, schema, table stri
 	if table == "" {
 		return nil // the tool says what is missing
 	}
-	tables, err := a.resolveNamed(ctx, schema, table, op)
+	tables, err := a.resolver.Named(ctx, schema, table, op)
 	if err != nil {
 		return err
 	}
@@ -382,7 +381,7 @@ func (a *access) permitVectorSearch(ctx context.Context, role string, v *VectorS
 	if table == "" {
 		return nil
 	}
-	tables, err := a.resolveNamed(ctx, schema, table, permissions.Read)
+	tables, err := a.resolver.Named(ctx, schema, table, permissions.Read)
 	if err != nil {
 		return err
 	}
@@ -398,7 +397,7 @@ func (a *access) permitVectorSearch(ctx context.Context, role string, v *VectorS
 			for i := range fp.Functions {
 				fp.Functions[i].Via = strings.TrimPrefix(fp.Functions[i].Via+" in where_clause", " in ")
 			}
-			clause, err := a.resolve(ctx, fp)
+			clause, err := a.resolver.Statement(ctx, fp)
 			if err != nil {
 				return err
 			}
@@ -417,7 +416,7 @@ func (a *access) permitDomain(ctx context.Context, role, tool string, tp toolPer
 	var tables []permissions.Table
 	add := func(names []string, op permissions.Operation) error {
 		for _, n := range names {
-			schemas, err := a.domainSchemas(ctx, n)
+			schemas, err := a.resolver.Domain(ctx, n)
 			if err != nil {
 				return err
 			}
@@ -440,247 +439,15 @@ func (a *access) permitDomain(ctx context.Context, role, tool string, tp toolPer
 	return a.set.CheckTables(role, tool, op, tables...)
 }
 
-// domainSchemas resolves one of cairn's own tables, once: migrations put them in one place.
-func (a *access) domainSchemas(ctx context.Context, name string) ([]string, error) {
-	a.domainMu.Lock()
-	schemas, ok := a.domain[name]
-	a.domainMu.Unlock()
-	if ok {
-		return schemas, nil
-	}
-	r, err := a.lookupNames(ctx, []string{name}, nil)
-	if err != nil {
-		return nil, err
-	}
-	schemas = r.rels[name]
-	a.domainMu.Lock()
-	a.domain[name] = schemas
-	a.domainMu.Unlock()
-	return schemas, nil
-}
-
 // checkStatement is the statement check sqlexec runs for query, execute and transaction.
 func (a *access) checkStatement(ctx context.Context, call *callState, st *sqlguard.Statement) error {
 	if a.set == nil {
 		return nil
 	}
-	ps, err := a.resolve(ctx, st.Footprint)
+	ps, err := a.resolver.Statement(ctx, st.Footprint)
 	if err != nil {
 		return err
 	}
 	ps.What = st.Command
 	return a.set.Check(call.caller.role, call.tool, ps)
-}
-
-// resolveNamed resolves a relation a tool names; schema "" is resolved against the search path.
-func (a *access) resolveNamed(ctx context.Context, schema, table string, op permissions.Operation) ([]permissions.Table, error) {
-	if schema != "" {
-		return []permissions.Table{{Schema: schema, Name: table, Op: op}}, nil
-	}
-	r, err := a.lookupNames(ctx, []string{table}, nil)
-	if err != nil {
-		return nil, err
-	}
-	var out []permissions.Table
-	for _, sc := range r.rels[table] {
-		out = append(out, permissions.Table{Schema: sc, Name: table, Op: op})
-	}
-	return out, nil
-}
-
-// resolve turns a statement's footprint into what permissions check, every name qualified.
-//
-// An unqualified relation counts as being in every schema of the search path that has a
-// relation of that name, not only the first (which PostgreSQL would use): a name that could be
-// in a forbidden schema counts as such, which also covers a relation created in an earlier
-// schema between this check and the statement. A name found nowhere counts as being in the
-// schema it would be created in (current_schema()). An unqualified function is built in only
-// when pg_catalog is the only schema of the path with a function of that name; otherwise it
-// counts as each user-defined one of that name.
-func (a *access) resolve(ctx context.Context, fp sqlguard.Footprint) (*permissions.Statement, error) {
-	st := &permissions.Statement{Op: permissions.Operation(fp.Op)}
-	var rels, funcs []string
-	for _, acc := range fp.Accesses {
-		if acc.Table.Schema == "" && !slices.Contains(rels, acc.Table.Name) {
-			rels = append(rels, acc.Table.Name)
-		}
-	}
-	for _, f := range fp.Functions {
-		if f.Schema == "" && !slices.Contains(funcs, f.Name) {
-			funcs = append(funcs, f.Name)
-		}
-	}
-	var roots []cascadeRoot
-	var r lookup
-	if len(rels) > 0 || len(funcs) > 0 {
-		var err error
-		if r, err = a.lookupNames(ctx, rels, funcs); err != nil {
-			return nil, err
-		}
-	}
-	for _, acc := range fp.Accesses {
-		schemas := []string{acc.Table.Schema}
-		if acc.Table.Schema == "" {
-			schemas = r.rels[acc.Table.Name]
-		}
-		for _, sc := range schemas {
-			st.Tables = append(st.Tables, permissions.Table{Schema: sc, Name: acc.Table.Name, Op: permissions.Operation(acc.Op), Via: acc.Via})
-			if acc.Cascade != 0 {
-				roots = append(roots, cascadeRoot{sc, acc.Table.Name, acc.Cascade, acc.SetColumns})
-			}
-		}
-	}
-	if len(roots) > 0 {
-		reached, err := a.cascadeTargets(ctx, roots)
-		if err != nil {
-			return nil, err
-		}
-		st.Tables = append(st.Tables, reached...)
-	}
-	for _, f := range fp.Functions {
-		if f.Schema != "" {
-			st.Functions = append(st.Functions, permissions.Function{Schema: f.Schema, Name: f.Name, Via: f.Via,
-				Builtin: f.Schema == "pg_catalog", Restricted: f.Restricted})
-			continue
-		}
-		schemas := r.funcs[f.Name]
-		user := slices.DeleteFunc(slices.Clone(schemas), func(s string) bool { return s == "pg_catalog" })
-		if len(user) == 0 && len(schemas) > 0 {
-			st.Functions = append(st.Functions, permissions.Function{Schema: "pg_catalog", Name: f.Name, Via: f.Via, Builtin: true, Restricted: f.Restricted})
-			continue
-		}
-		if len(schemas) == 0 {
-			user = []string{r.current} // no such function yet: where it would be created
-		}
-		for _, sc := range user {
-			st.Functions = append(st.Functions, permissions.Function{Schema: sc, Name: f.Name, Via: f.Via})
-		}
-	}
-	return st, nil
-}
-
-// cascadeRoot is a relation a statement writes in a way that can set off the foreign keys that
-// reference it.
-type cascadeRoot struct {
-	schema, name string
-	cascade      sqlguard.Cascade
-	setColumns   []string
-}
-
-// cascadeTargets asks the catalog which tables a statement also writes through foreign keys,
-// in one round trip: for TRUNCATE … CASCADE every table that references a root; for a DELETE
-// the tables whose foreign keys have an ON DELETE action that writes (CASCADE, SET NULL, SET
-// DEFAULT); for an UPDATE those with such an ON UPDATE action on a column the statement sets;
-// and then the tables those reach in turn (by any action, as what a cascade changes there is
-// not known here).
-func (a *access) cascadeTargets(ctx context.Context, roots []cascadeRoot) ([]permissions.Table, error) {
-	const q = `WITH RECURSIVE root AS (
-	SELECT c.oid AS relid, r.schema || '.' || r.name AS name, r.del, r.upd, r.trunc, r.cols
-	FROM jsonb_to_recordset($1::jsonb) AS r(schema text, name text, del bool, upd bool, trunc bool, cols text[])
-	JOIN pg_namespace n ON n.nspname = r.schema
-	JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.name
-), reach(relid, trunc, root, depth) AS (
-	SELECT con.conrelid, root.trunc, root.name, 1
-	FROM root JOIN pg_constraint con ON con.confrelid = root.relid AND con.contype = 'f'
-	WHERE root.trunc
-		OR (root.del AND con.confdeltype IN ('c', 'n', 'd'))
-		OR (root.upd AND con.confupdtype IN ('c', 'n', 'd') AND (root.cols IS NULL OR EXISTS (
-			SELECT 1 FROM unnest(con.confkey) AS k(attnum)
-			JOIN pg_attribute att ON att.attrelid = con.confrelid AND att.attnum = k.attnum
-			WHERE att.attname = ANY (root.cols))))
-	UNION
-	SELECT con.conrelid, reach.trunc, reach.root, reach.depth + 1
-	FROM reach JOIN pg_constraint con ON con.confrelid = reach.relid AND con.contype = 'f'
-	WHERE reach.depth < 16 AND (reach.trunc OR con.confdeltype IN ('c', 'n', 'd') OR con.confupdtype IN ('c', 'n', 'd')))
-SELECT DISTINCT n.nspname, c.relname, reach.trunc, reach.root
-FROM reach JOIN pg_class c ON c.oid = reach.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-ORDER BY 4, 1, 2`
-	type root struct {
-		Schema string   `json:"schema"`
-		Name   string   `json:"name"`
-		Del    bool     `json:"del"`
-		Upd    bool     `json:"upd"`
-		Trunc  bool     `json:"trunc"`
-		Cols   []string `json:"cols"` // nil: any column (an update whose columns are unknown)
-	}
-	rs := make([]root, len(roots))
-	for i, r := range roots {
-		rs[i] = root{Schema: r.schema, Name: r.name, Del: r.cascade&sqlguard.CascadeDelete != 0,
-			Upd: r.cascade&sqlguard.CascadeUpdate != 0, Trunc: r.cascade&sqlguard.CascadeTruncate != 0, Cols: r.setColumns}
-	}
-	rows, err := a.pool.Query(ctx, q, rs)
-	if err != nil {
-		return nil, fmt.Errorf("permissions: find the tables foreign keys reach: %w", err)
-	}
-	defer rows.Close()
-	var out []permissions.Table
-	for rows.Next() {
-		var schema, name, root string
-		var trunc bool
-		if err := rows.Scan(&schema, &name, &trunc, &root); err != nil {
-			return nil, fmt.Errorf("permissions: find the tables foreign keys reach: %w", err)
-		}
-		via := "the ON DELETE / ON UPDATE actions of foreign keys referencing " + root
-		if trunc {
-			via = "TRUNCATE … CASCADE of " + root
-		}
-		out = append(out, permissions.Table{Schema: schema, Name: name, Op: permissions.Write, Via: via})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("permissions: find the tables foreign keys reach: %w", err)
-	}
-	return out, nil
-}
-
-// lookup is what the catalog says about unqualified names.
-type lookup struct {
-	rels    map[string][]string // relation → the schemas of the search path holding one of that name
-	funcs   map[string][]string // function → likewise
-	current string              // current_schema(), where a new relation would go
-}
-
-// lookupNames asks the catalog where unqualified names resolve, in one round trip. The search
-// path is the connections' own (cairn never changes it: SET and set_config are refused, and
-// every call ends with DISCARD ALL).
-func (a *access) lookupNames(ctx context.Context, rels, funcs []string) (lookup, error) {
-	const q = `SELECT k, name, schemas, coalesce(current_schema()::text, '') FROM (
-	SELECT 'r' AS k, t.name, ARRAY(
-		SELECT p.nsp FROM unnest(current_schemas(true)::text[]) WITH ORDINALITY AS p(nsp, ord)
-		WHERE EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = p.nsp AND c.relname = t.name)
-		ORDER BY p.ord) AS schemas
-	FROM unnest($1::text[]) AS t(name)
-	UNION ALL
-	SELECT 'f', f.name, ARRAY(
-		SELECT p.nsp FROM unnest(current_schemas(true)::text[]) WITH ORDINALITY AS p(nsp, ord)
-		WHERE EXISTS (SELECT 1 FROM pg_proc pr JOIN pg_namespace n ON n.oid = pr.pronamespace WHERE n.nspname = p.nsp AND pr.proname = f.name)
-		ORDER BY p.ord)
-	FROM unnest($2::text[]) AS f(name)) AS x`
-	out := lookup{rels: map[string][]string{}, funcs: map[string][]string{}}
-	rows, err := a.pool.Query(ctx, q, rels, funcs)
-	if err != nil {
-		return out, fmt.Errorf("permissions: resolve names against the search path: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k, name, current string
-		var schemas []string
-		if err := rows.Scan(&k, &name, &schemas, &current); err != nil {
-			return out, fmt.Errorf("permissions: resolve names: %w", err)
-		}
-		out.current = current
-		if k == "r" {
-			out.rels[name] = schemas
-		} else {
-			out.funcs[name] = schemas
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("permissions: resolve names: %w", err)
-	}
-	for _, n := range rels {
-		if len(out.rels[n]) == 0 {
-			out.rels[n] = []string{out.current} // not there yet: where it would be created
-		}
-	}
-	return out, nil
 }

@@ -76,15 +76,6 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Runner, error)
 	return r, nil
 }
 
-// MaxRows is the row cap of a result.
-func (r *Runner) MaxRows() int { return r.maxRows }
-
-// ReadOnly reports whether writes are refused.
-func (r *Runner) ReadOnly() bool { return r.ro }
-
-// Encoder returns the current value encoder.
-func (r *Runner) Encoder() *pgjson.Encoder { return r.enc.Load() }
-
 // RefreshTypes reloads the OIDs of extension types whose OIDs differ per database. It runs at
 // start and after a statement creates or drops an extension.
 func (r *Runner) RefreshTypes(ctx context.Context) error {

@@ -1,6 +1,8 @@
 // Package eventstore is cairn's append-only event log in PostgreSQL, shared by every domain
-// module: streams with per-stream versions (optimistic concurrency), idempotent appends, and a
-// global reader that never skips an event that commits late.
+// module: streams with per-stream versions (optimistic concurrency) and idempotent appends.
+// Each event also records its transaction id, so that a global reader in commit-safe order
+// (events of transactions older than the snapshot's xmin, by transaction id and position) can
+// be built on it when something needs one.
 //
 // Appends run inside the caller's transaction, so a domain module appends its events and updates
 // its projections atomically. The SQL lives in migrations (cairn_append_events).
@@ -61,9 +63,6 @@ type Event struct {
 	TxID      uint64          `json:"-"`
 	CreatedAt time.Time       `json:"created_at"`
 }
-
-// Cursor returns the reader position just after this event.
-func (e Event) Cursor() Cursor { return Cursor{TxID: e.TxID, Position: e.Position} }
 
 // AppendOptions qualify an append.
 type AppendOptions struct {
@@ -231,3 +230,7 @@ func collect(rows pgx.Rows) ([]Event, error) {
 		return e, err
 	})
 }
+
+// Channel is the LISTEN/NOTIFY channel appends notify at commit (workflow subscriptions listen
+// on it).
+const Channel = "cairn_events"

@@ -236,9 +236,6 @@ func (c *Cluster) readSettings() settings {
 // DataDir returns the cluster's data directory.
 func (c *Cluster) DataDir() string { return c.dataDir }
 
-// BinDir returns the directory of the PostgreSQL server binaries in use.
-func (c *Cluster) BinDir() string { return c.binDir }
-
 // ConnString returns a libpq key/value connection string for the database over the unix socket.
 // No password is needed: the socket dir is private to the cluster's OS user.
 func (c *Cluster) ConnString() string {
