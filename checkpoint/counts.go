@@ -26,7 +26,7 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	for _, st := range Statuses() {
 		c.Workflows[st] = 0
 	}
-	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM workflows GROUP BY status`)
+	rows, err := s.pool.Query(ctx, countWorkflowsSQL)
 	if err != nil {
 		return Counts{}, fmt.Errorf("count workflows: %w", err)
 	}
@@ -38,7 +38,7 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	}); err != nil {
 		return Counts{}, fmt.Errorf("count workflows: %w", err)
 	}
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM workflow_checkpoints`).Scan(&c.Checkpoints); err != nil {
+	if err := s.pool.QueryRow(ctx, countCheckpointsSQL).Scan(&c.Checkpoints); err != nil {
 		return Counts{}, fmt.Errorf("count checkpoints: %w", err)
 	}
 	return c, nil

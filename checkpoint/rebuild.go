@@ -14,10 +14,10 @@ func (s *Store) Rebuild(ctx context.Context) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Writers wait rather than interleave with a rebuild.
-		if _, err := tx.Exec(ctx, `LOCK TABLE workflows, workflow_checkpoints, workflow_steps, checkpoint_writes IN EXCLUSIVE MODE`); err != nil {
+		if _, err := tx.Exec(ctx, lockProjectionsSQL); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT cairn_rebuild_workflows()`).Scan(&n)
+		return tx.QueryRow(ctx, rebuildSQL).Scan(&n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("rebuild workflow projections: %w", err)

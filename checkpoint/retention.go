@@ -39,7 +39,7 @@ func (s *Store) Prune(ctx context.Context, r Retention) (int, error) {
 	total := 0
 	for {
 		var n int
-		if err := s.pool.QueryRow(ctx, `SELECT cairn_prune_checkpoints($1, $2::interval, $3)`, r.KeepLast, maxAge, pruneBatch).Scan(&n); err != nil {
+		if err := s.pool.QueryRow(ctx, pruneSQL, r.KeepLast, maxAge, pruneBatch).Scan(&n); err != nil {
 			return total, fmt.Errorf("prune checkpoints: %w", err)
 		}
 		total += n

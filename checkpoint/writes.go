@@ -91,19 +91,18 @@ func (s *Store) PutWrites(ctx context.Context, p PutWritesParams) (PutWritesResu
 		return res, fmt.Errorf("encode writes: %w", err)
 	}
 	evMeta, _ := json.Marshal(eventstore.Metadata{Actor: p.Actor})
-	const q = `SELECT version, written, status FROM cairn_put_writes($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)`
 	args := []any{p.WorkflowID, p.CheckpointID, p.Namespace, p.TaskID, p.TaskPath, string(b), string(evMeta)}
-	err = s.pool.QueryRow(ctx, q, args...).Scan(&res.Version, &res.Written, &res.Status)
+	err = s.pool.QueryRow(ctx, putWritesSQL, args...).Scan(&res.Version, &res.Written, &res.Status)
 	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "CA002" {
 		// The thread's first checkpoint is on its way (LangGraph writes before its put is done):
 		// the writes start the workflow, as the save would.
 		_, err = s.start(ctx, StartParams{ID: p.WorkflowID, Actor: p.Actor}, "", "", func(tx pgx.Tx, _ *Workflow) error {
-			return tx.QueryRow(ctx, q, args...).Scan(&res.Version, &res.Written, &res.Status)
+			return tx.QueryRow(ctx, putWritesSQL, args...).Scan(&res.Version, &res.Written, &res.Status)
 		})
 		var ie *callerr.Input
 		if errors.As(err, &ie) {
 			if _, gerr := s.Get(ctx, p.WorkflowID); gerr == nil {
-				err = s.pool.QueryRow(ctx, q, args...).Scan(&res.Version, &res.Written, &res.Status)
+				err = s.pool.QueryRow(ctx, putWritesSQL, args...).Scan(&res.Version, &res.Written, &res.Status)
 			}
 		}
 	}

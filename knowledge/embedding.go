@@ -145,7 +145,7 @@ func (s *Store) embedHeld(ctx context.Context, emb embed.Embedder, dims int, bat
 			case <-t.C:
 			}
 			var held int
-			err := s.pool.QueryRow(cctx, `SELECT cairn_knowledge_renew($1, $2, $3, $4)`, batch[0].kind, ids, batch[0].claim, lease).Scan(&held)
+			err := s.pool.QueryRow(cctx, renewLeaseSQL, batch[0].kind, ids, batch[0].claim, lease).Scan(&held)
 			switch {
 			case err != nil && cctx.Err() == nil:
 				s.opts.Logger.Debug("renewing an embed lease failed; it runs out on its own", "err", err)
@@ -161,7 +161,7 @@ func (s *Store) embedHeld(ctx context.Context, emb embed.Embedder, dims int, bat
 // nextLeaseEnd is when the soonest lease on a pending row of kind ends; zero if none is held.
 func (s *Store) nextLeaseEnd(ctx context.Context, kind string) (time.Time, error) {
 	var end *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_next_lease_end($1)`, kind).Scan(&end); err != nil {
+	if err := s.pool.QueryRow(ctx, nextLeaseEndSQL, kind).Scan(&end); err != nil {
 		return time.Time{}, wrap(err, "look for leased %s", Plural(kind))
 	}
 	if end == nil {
@@ -182,7 +182,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (s *Store) claim(ctx context.Context, kind string, n int, lease time.Duration) ([]claimed, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, content_hash, body, claim FROM cairn_knowledge_claim($1, $2, $3)`, kind, n, lease)
+	rows, err := s.pool.Query(ctx, claimSQL, kind, n, lease)
 	if err != nil {
 		return nil, wrap(err, "claim %s to embed", Plural(kind))
 	}
@@ -277,7 +277,7 @@ func (s *Store) put(ctx context.Context, info embed.Info, batch []claimed, vecs 
 	}
 	kind := batch[0].kind
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_put_vectors($1, $2, $3, $4, $5, $6, $7, $8)`,
+	if err := s.pool.QueryRow(ctx, putVectorsSQL,
 		kind, ids, hashes, texts, info.Provider, info.Model, info.Dimensions, batch[0].claim).Scan(&n); err != nil {
 		return wrap(err, "write %d %s vectors", len(ids), kind)
 	}
@@ -306,7 +306,7 @@ func (s *Store) settle(ctx context.Context, rows []claimed, reason, model string
 	}
 	kind := rows[0].kind // a batch is of one kind, under one claim
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT cairn_knowledge_settle($1, $2, $3, $4, $5, $6)`, kind, ids, hashes, r, m, rows[0].claim).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, settleSQL, kind, ids, hashes, r, m, rows[0].claim).Scan(&n); err != nil {
 		return wrap(err, "settle %d %s rows", len(ids), kind)
 	}
 	if r != nil {
@@ -320,13 +320,7 @@ func (s *Store) settle(ctx context.Context, rows []claimed, reason, model string
 // own text cannot be embedded stay failed until their text changes.
 func (s *Store) RetryModelFailures(ctx context.Context) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `WITH e AS (
-			UPDATE entities SET embed_state = 'pending', embed_error = NULL, embed_failed_model = NULL
-			WHERE embed_state = 'failed' AND embed_failed_model IS NOT NULL RETURNING 1),
-		p AS (
-			UPDATE episodes SET embed_state = 'pending', embed_error = NULL, embed_failed_model = NULL
-			WHERE embed_state = 'failed' AND embed_failed_model IS NOT NULL RETURNING 1)
-		SELECT (SELECT count(*) FROM e) + (SELECT count(*) FROM p)`).Scan(&n)
+	err := s.pool.QueryRow(ctx, retryModelFailuresSQL).Scan(&n)
 	if err != nil {
 		return 0, wrap(err, "queue failed rows again")
 	}

@@ -103,7 +103,7 @@ func (s *Store) Models(ctx context.Context) (map[string]embed.Info, error) {
 	if s.recorded != nil && time.Since(s.recordedAt) < modelsTTL {
 		return s.recorded, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT kind, provider, model, dimensions FROM knowledge_models`)
+	rows, err := s.pool.Query(ctx, modelsSQL)
 	if err != nil {
 		return nil, wrap(err, "read the knowledge models")
 	}
@@ -176,8 +176,7 @@ func (s *Store) embedderFor(ctx context.Context, kind string) (embed.Embedder, i
 // ColumnDimensions returns the size of a kind's vector column (768 unless re-indexed).
 func (s *Store) ColumnDimensions(ctx context.Context, kind string) (int, error) {
 	var typmod int
-	err := s.pool.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute
-		WHERE attrelid = to_regclass($1) AND attname = 'embedding' AND NOT attisdropped`, Plural(kind)).Scan(&typmod)
+	err := s.pool.QueryRow(ctx, columnDimensionsSQL, Plural(kind)).Scan(&typmod)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, ErrUnavailable

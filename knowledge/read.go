@@ -75,9 +75,6 @@ type Episode struct {
 // episodesPerEntity bounds the episodes listed with an entity.
 const episodesPerEntity = 20
 
-const relationColumns = `r.id, r.source_id, s.name, r.relation_type, r.target_id, t.name, coalesce(r.fact, ''), r.episode_id, r.valid_at, r.invalid_at
-	FROM relations r JOIN entities s ON s.id = r.source_id JOIN entities t ON t.id = r.target_id`
-
 func scanRelation(row pgx.CollectableRow) (Relation, error) {
 	var r Relation
 	return r, row.Scan(&r.ID, &r.SourceID, &r.Source, &r.Type, &r.TargetID, &r.Target, &r.Fact, &r.EpisodeID, &r.ValidAt, &r.InvalidAt)
@@ -95,25 +92,19 @@ func (s *Store) GetEntity(ctx context.Context, ref EntityRef, includeInvalid boo
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRow(ctx, `SELECT id, name, entity_type, coalesce(context, ''), attributes, embed_state,
-				coalesce(embedding_model, ''), coalesce(embed_error, ''), created_at, updated_at
-			FROM entities WHERE id = $1`, id).Scan(&e.ID, &e.Name, &e.Type, &e.Summary, &e.Attributes, &e.State,
+		err = tx.QueryRow(ctx, getEntitySQL, id).Scan(&e.ID, &e.Name, &e.Type, &e.Summary, &e.Attributes, &e.State,
 			&e.Model, &e.Error, &e.CreatedAt, &e.UpdatedAt)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+relationColumns+`
-			WHERE (r.source_id = $1 OR r.target_id = $1) AND (r.invalid_at IS NULL OR $2)
-			ORDER BY r.invalid_at IS NOT NULL, r.valid_at DESC, r.id`, id, includeInvalid)
+		rows, err := tx.Query(ctx, entityRelationsSQL, id, includeInvalid)
 		if err != nil {
 			return err
 		}
 		if e.Relations, err = pgx.CollectRows(rows, scanRelation); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT p.id, coalesce(p.name, ''), p.episode_type, p.content, p.occurred_at
-			FROM episode_mentions m JOIN episodes p ON p.id = m.episode_id
-			WHERE m.entity_id = $1 ORDER BY p.occurred_at DESC, p.id DESC LIMIT $2`, id, episodesPerEntity)
+		rows, err = tx.Query(ctx, entityEpisodesSQL, id, episodesPerEntity)
 		if err != nil {
 			return err
 		}
@@ -138,9 +129,7 @@ func (s *Store) GetEpisode(ctx context.Context, id int64) (Episode, error) {
 	}
 	var p Episode
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT id, coalesce(name, ''), episode_type, content, occurred_at, coalesce(source_description, ''),
-				metadata, embed_state, coalesce(embedding_model, ''), coalesce(embed_error, ''), created_at
-			FROM episodes WHERE id = $1`, id).Scan(&p.ID, &p.Name, &p.Type, &p.Content, &p.OccurredAt, &p.SourceDescription,
+		err := tx.QueryRow(ctx, getEpisodeSQL, id).Scan(&p.ID, &p.Name, &p.Type, &p.Content, &p.OccurredAt, &p.SourceDescription,
 			&p.Metadata, &p.State, &p.Model, &p.Error, &p.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return &NotFoundError{Kind: "episode", What: "#" + strconv.FormatInt(id, 10)}
@@ -148,8 +137,7 @@ func (s *Store) GetEpisode(ctx context.Context, id int64) (Episode, error) {
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT e.id, e.name, e.entity_type, coalesce(e.context, '')
-			FROM episode_mentions m JOIN entities e ON e.id = m.entity_id WHERE m.episode_id = $1 ORDER BY e.id`, id)
+		rows, err := tx.Query(ctx, episodeMentionsSQL, id)
 		if err != nil {
 			return err
 		}
@@ -224,7 +212,7 @@ func (s *Store) Neighbors(ctx context.Context, q NeighborsQuery) (Neighborhood, 
 		if err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT id, name, entity_type, coalesce(context, '') FROM entities WHERE id = $1`, root).
+		if err := tx.QueryRow(ctx, entitySummarySQL, root).
 			Scan(&n.Root.ID, &n.Root.Name, &n.Root.Type, &n.Root.Summary); err != nil {
 			return err
 		}
@@ -232,10 +220,7 @@ func (s *Store) Neighbors(ctx context.Context, q NeighborsQuery) (Neighborhood, 
 		edges := map[int64]bool{}
 		frontier := []int64{root}
 		for depth := 1; depth <= q.Depth && len(frontier) > 0 && !n.Truncated; depth++ {
-			rows, err := tx.Query(ctx, `SELECT `+relationColumns+`
-				WHERE (r.source_id = ANY($1) OR r.target_id = ANY($1)) AND (r.invalid_at IS NULL OR $2)
-				  AND ($3::text[] IS NULL OR r.relation_type = ANY($3))
-				ORDER BY r.id`, frontier, q.IncludeInvalid, types)
+			rows, err := tx.Query(ctx, frontierRelationsSQL, frontier, q.IncludeInvalid, types)
 			if err != nil {
 				return err
 			}
@@ -264,7 +249,7 @@ func (s *Store) Neighbors(ctx context.Context, q NeighborsQuery) (Neighborhood, 
 			if len(next) == 0 {
 				break
 			}
-			rows, err = tx.Query(ctx, `SELECT id, name, entity_type, coalesce(context, '') FROM entities WHERE id = ANY($1) ORDER BY id`, next)
+			rows, err = tx.Query(ctx, entitySummariesSQL, next)
 			if err != nil {
 				return err
 			}

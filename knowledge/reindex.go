@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -107,7 +106,7 @@ func (s *Store) Reindex(ctx context.Context, opts ReindexOptions) ([]ReindexResu
 	}
 	defer lock.Release()
 	var got bool
-	if err := lock.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, reindexLock).Scan(&got); err != nil {
+	if err := lock.QueryRow(ctx, reindexTryLockSQL, reindexLock).Scan(&got); err != nil {
 		return nil, wrap(err, "reindex: take the lock")
 	}
 	if !got {
@@ -116,7 +115,7 @@ func (s *Store) Reindex(ctx context.Context, opts ReindexOptions) ([]ReindexResu
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := lock.Exec(uctx, `SELECT pg_advisory_unlock($1)`, reindexLock); err != nil {
+		if _, err := lock.Exec(uctx, reindexUnlockSQL, reindexLock); err != nil {
 			lock.Conn().Close(uctx) // the session's end drops the lock
 		}
 	}()
@@ -150,7 +149,7 @@ func (s *Store) reindexKind(ctx context.Context, kind string, to embed.Info, opt
 	}
 	var pending string
 	var started time.Time
-	err = s.pool.QueryRow(ctx, `SELECT label, started_at FROM knowledge_reindex WHERE kind = $1`, kind).Scan(&pending, &started)
+	err = s.pool.QueryRow(ctx, reindexPendingSQL, kind).Scan(&pending, &started)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -196,18 +195,13 @@ func (s *Store) addShadow(ctx context.Context, kind string, to embed.Info) error
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Adding columns takes a brief exclusive lock; give up rather than queue behind a long
 		// query and stall every search behind us.
-		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+		if _, err := tx.Exec(ctx, ddlLockTimeoutSQL); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO knowledge_reindex (kind, provider, model, dimensions) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (kind) DO NOTHING`, kind, to.Provider, to.Model, to.Dimensions); err != nil {
+		if _, err := tx.Exec(ctx, reindexRecordSQL, kind, to.Provider, to.Model, to.Dimensions); err != nil {
 			return wrap(err, "record the reindex of %s", Plural(kind))
 		}
-		_, err := tx.Exec(ctx, `ALTER TABLE `+t+`
-			ADD COLUMN IF NOT EXISTS embedding_next vector(`+strconv.Itoa(to.Dimensions)+`),
-			ADD COLUMN IF NOT EXISTS embedding_next_model text,
-			ADD COLUMN IF NOT EXISTS embedded_next_hash uuid,
-			ADD COLUMN IF NOT EXISTS embed_next_error text`)
+		_, err := tx.Exec(ctx, fmt.Sprintf(addShadowColumnsSQL, t, to.Dimensions))
 		return wrap(err, "add shadow columns to %s", t)
 	})
 }
@@ -218,7 +212,7 @@ func (s *Store) addShadow(ctx context.Context, kind string, to embed.Info) error
 func (s *Store) fill(ctx context.Context, kind string, opts ReindexOptions, r *ReindexResult) error {
 	t := Plural(kind)
 	var total int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM `+t+` WHERE embedded_next_hash IS DISTINCT FROM content_hash`).Scan(&total); err != nil {
+	if err := s.pool.QueryRow(ctx, fmt.Sprintf(countUnembeddedSQL, t)).Scan(&total); err != nil {
 		return wrap(err, "count %s to re-embed", t)
 	}
 	var done int64
@@ -261,14 +255,11 @@ func (s *Store) unembedded(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }, kind string, after int64, n int) ([]claimed, error) {
 	t := Plural(kind)
-	var body string
+	body := episodeTextSQL
 	if kind == KindEntity {
-		body = `cairn_entity_text(name, entity_type, context)`
-	} else {
-		body = `cairn_episode_text(name, content)`
+		body = entityTextSQL
 	}
-	rows, err := q.Query(ctx, `SELECT id, content_hash, `+body+` FROM `+t+`
-		WHERE id > $1 AND embedded_next_hash IS DISTINCT FROM content_hash ORDER BY id LIMIT $2`, after, n)
+	rows, err := q.Query(ctx, fmt.Sprintf(unembeddedSQL, body, t), after, n)
 	if err != nil {
 		return nil, wrap(err, "read %s to re-embed", t)
 	}
@@ -325,11 +316,7 @@ func (s *Store) embedNext(ctx context.Context, q interface {
 		vtexts[i] = &v
 		embedded++
 	}
-	// The writer flag keeps the trigger from treating the shadow columns' write as an edit.
-	_, err = q.Exec(ctx, `WITH w AS (SELECT set_config('cairn.embed_writer', 'on', true))
-		UPDATE `+t+` x SET embedding_next = v.vec::vector, embedding_next_model = $5, embedded_next_hash = v.h, embed_next_error = v.why
-		FROM w, unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[]) AS v (id, h, vec, why)
-		WHERE x.id = v.id AND x.content_hash = v.h`, ids, hashes, vtexts, reasons, ModelLabel(info))
+	_, err = q.Exec(ctx, fmt.Sprintf(writeShadowVectorsSQL, t), ids, hashes, vtexts, reasons, ModelLabel(info))
 	if err != nil {
 		return 0, 0, wrap(err, "write re-embedded %s", t)
 	}
@@ -383,8 +370,7 @@ func embedSome(ctx context.Context, emb embed.Embedder, texts []string, failures
 // an invalid one a killed build left behind.
 func buildIndex(ctx context.Context, pool *pgxpool.Pool, t, column, name string) error {
 	var valid *bool
-	err := pool.QueryRow(ctx, `SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-		WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`, name).Scan(&valid)
+	err := pool.QueryRow(ctx, indexValidSQL, name).Scan(&valid)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return wrap(err, "look for index %s", name)
 	}
@@ -392,11 +378,11 @@ func buildIndex(ctx context.Context, pool *pgxpool.Pool, t, column, name string)
 		return nil
 	}
 	if valid != nil {
-		if _, err := pool.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+name); err != nil {
+		if _, err := pool.Exec(ctx, fmt.Sprintf(dropIndexSQL, name)); err != nil {
 			return wrap(err, "drop the unfinished index %s", name)
 		}
 	}
-	_, err = pool.Exec(ctx, `CREATE INDEX CONCURRENTLY `+name+` ON `+t+` USING hnsw (`+column+` vector_cosine_ops) WITH (m = 16, ef_construction = 64)`)
+	_, err = pool.Exec(ctx, fmt.Sprintf(createHNSWIndexSQL, name, t, column))
 	return wrap(err, "build index %s", name)
 }
 
@@ -413,10 +399,10 @@ func (s *Store) switchOver(ctx context.Context, kind string, emb embed.Embedder,
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A long query holding the table would make every search queue behind our lock request:
 		// give up quickly instead and try again after the next fill pass.
-		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '2s'`); err != nil {
+		if _, err := tx.Exec(ctx, switchLockTimeoutSQL); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `LOCK TABLE `+t+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(lockTableSQL, t)); err != nil {
 			var pe *pgconn.PgError
 			if errors.As(err, &pe) && pe.Code == "55P03" {
 				return nil
@@ -450,29 +436,25 @@ func (s *Store) switchOver(ctx context.Context, kind string, emb embed.Embedder,
 			{"embedded_hash", "embedded_next_hash"},
 			{"embed_error", "embed_next_error"},
 		} {
-			stmts = append(stmts, `ALTER TABLE `+t+` RENAME COLUMN `+c[0]+` TO `+c[0]+`_prev`,
-				`ALTER TABLE `+t+` RENAME COLUMN `+c[1]+` TO `+c[0])
+			stmts = append(stmts, fmt.Sprintf(renameColumnSQL, t, c[0], c[0]+"_prev"),
+				fmt.Sprintf(renameColumnSQL, t, c[1], c[0]))
 		}
 		stmts = append(stmts,
-			`ALTER INDEX IF EXISTS `+hnsw+` RENAME TO `+t+`_embedding_prev_hnsw`,
-			`ALTER INDEX `+t+`_embedding_next_hnsw RENAME TO `+hnsw,
-			`SELECT set_config('cairn.embed_writer', 'on', true)`,
-			`UPDATE `+t+` SET embed_state = CASE WHEN embedding IS NULL THEN 'failed' ELSE 'embedded' END,
-				embed_failed_model = NULL, embed_lease_until = NULL, embedded_at = CASE WHEN embedding IS NULL THEN embedded_at ELSE now() END
-			 WHERE embed_state IS DISTINCT FROM CASE WHEN embedding IS NULL THEN 'failed' ELSE 'embedded' END`,
-			`SELECT set_config('cairn.embed_writer', 'off', true)`,
-			`ALTER TABLE `+t+` DROP COLUMN embedding_prev, DROP COLUMN embedding_model_prev, DROP COLUMN embedded_hash_prev, DROP COLUMN embed_error_prev`)
+			fmt.Sprintf(renameIndexIfExistsSQL, hnsw, t+"_embedding_prev_hnsw"),
+			fmt.Sprintf(renameIndexSQL, t+"_embedding_next_hnsw", hnsw),
+			embedWriterOnSQL,
+			fmt.Sprintf(switchedStatesSQL, t),
+			embedWriterOffSQL,
+			fmt.Sprintf(dropPreviousColumnsSQL, t))
 		for _, q := range stmts {
 			if _, err := tx.Exec(ctx, q); err != nil {
 				return wrap(err, "switch %s to %s", t, ModelLabel(to))
 			}
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM knowledge_reindex WHERE kind = $1`, kind); err != nil {
+		if _, err := tx.Exec(ctx, reindexForgetSQL, kind); err != nil {
 			return wrap(err, "switch %s to %s", t, ModelLabel(to))
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO knowledge_models (kind, provider, model, dimensions) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (kind) DO UPDATE SET provider = EXCLUDED.provider, model = EXCLUDED.model, dimensions = EXCLUDED.dimensions, chosen_at = now()`,
-			kind, to.Provider, to.Model, to.Dimensions); err != nil {
+		if _, err := tx.Exec(ctx, recordModelSQL, kind, to.Provider, to.Model, to.Dimensions); err != nil {
 			return wrap(err, "record the model of %s", Plural(kind))
 		}
 		switched = true
@@ -489,18 +471,17 @@ func (s *Store) AbortReindex(ctx context.Context, kinds []string) error {
 	}
 	for _, kind := range kinds {
 		t := Plural(kind)
-		if _, err := s.pool.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+t+`_embedding_next_hnsw`); err != nil {
+		if _, err := s.pool.Exec(ctx, fmt.Sprintf(dropIndexSQL, t+"_embedding_next_hnsw")); err != nil {
 			return wrap(err, "abort the reindex of %s", t)
 		}
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+			if _, err := tx.Exec(ctx, ddlLockTimeoutSQL); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `ALTER TABLE `+t+` DROP COLUMN IF EXISTS embedding_next, DROP COLUMN IF EXISTS embedding_next_model,
-				DROP COLUMN IF EXISTS embedded_next_hash, DROP COLUMN IF EXISTS embed_next_error`); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(dropShadowColumnsSQL, t)); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `DELETE FROM knowledge_reindex WHERE kind = $1`, kind)
+			_, err := tx.Exec(ctx, reindexForgetSQL, kind)
 			return err
 		})
 		if err != nil {
@@ -520,7 +501,7 @@ func (s *Store) RebuildIndexes(ctx context.Context, kinds []string) error {
 		t := Plural(kind)
 		name := "idx_" + t + "_embedding_hnsw"
 		var exists bool
-		if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+		if err := s.pool.QueryRow(ctx, indexExistsSQL, name).Scan(&exists); err != nil {
 			return wrap(err, "rebuild %s", name)
 		}
 		if !exists {
@@ -529,7 +510,7 @@ func (s *Store) RebuildIndexes(ctx context.Context, kinds []string) error {
 			}
 			continue
 		}
-		if _, err := s.pool.Exec(ctx, `REINDEX INDEX CONCURRENTLY `+name); err != nil {
+		if _, err := s.pool.Exec(ctx, fmt.Sprintf(rebuildIndexSQL, name)); err != nil {
 			return wrap(err, "rebuild %s", name)
 		}
 	}

@@ -61,19 +61,6 @@ type Status struct {
 	Warnings             []string     `json:"warnings"`
 }
 
-const statusSQL = `
-SELECT 'entity', count(*), count(*) FILTER (WHERE embed_state = 'embedded'), count(*) FILTER (WHERE embed_state = 'pending'),
-	count(*) FILTER (WHERE embed_state = 'failed'), count(*) FILTER (WHERE embed_state = 'external'),
-	count(*) FILTER (WHERE embedding IS NOT NULL AND embed_state <> 'external' AND embedding_model IS DISTINCT FROM (SELECT label FROM knowledge_models WHERE kind = 'entity')),
-	min(updated_at) FILTER (WHERE embed_state = 'pending')
-FROM entities
-UNION ALL
-SELECT 'episode', count(*), count(*) FILTER (WHERE embed_state = 'embedded'), count(*) FILTER (WHERE embed_state = 'pending'),
-	count(*) FILTER (WHERE embed_state = 'failed'), count(*) FILTER (WHERE embed_state = 'external'),
-	count(*) FILTER (WHERE embedding IS NOT NULL AND embed_state <> 'external' AND embedding_model IS DISTINCT FROM (SELECT label FROM knowledge_models WHERE kind = 'episode')),
-	min(updated_at) FILTER (WHERE embed_state = 'pending')
-FROM episodes`
-
 // Status counts rows by embed state and model, lists why rows failed, and warns about what
 // keeps rows from being found by meaning.
 func (s *Store) Status(ctx context.Context) (Status, error) {
@@ -108,15 +95,9 @@ func (s *Store) Status(ctx context.Context) (Status, error) {
 
 	b := &pgx.Batch{}
 	b.Queue(statusSQL)
-	b.Queue(`SELECT count(*) FILTER (WHERE invalid_at IS NULL), count(*) FILTER (WHERE invalid_at IS NOT NULL) FROM relations`)
-	b.Queue(`SELECT kind, coalesce(model, ''), count(*) FROM (
-			SELECT 'entity' AS kind, embedding_model AS model FROM entities WHERE embedding IS NOT NULL
-			UNION ALL SELECT 'episode', embedding_model FROM episodes WHERE embedding IS NOT NULL) m
-		GROUP BY 1, 2 ORDER BY 1, 3 DESC`)
-	b.Queue(`SELECT kind, coalesce(reason, ''), count(*) FROM (
-			SELECT 'entity' AS kind, embed_error AS reason FROM entities WHERE embed_state = 'failed'
-			UNION ALL SELECT 'episode', embed_error FROM episodes WHERE embed_state = 'failed') f
-		GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10`)
+	b.Queue(relationCountsSQL)
+	b.Queue(modelCountsSQL)
+	b.Queue(failureReasonsSQL)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	rows, err := br.Query()
@@ -203,8 +184,7 @@ type EmbedBacklog struct {
 
 // Backlog returns the embed backlog of both kinds.
 func (s *Store) Backlog(ctx context.Context) ([]EmbedBacklog, error) {
-	rows, err := s.pool.Query(ctx, `SELECT 'entity', (SELECT count(*) FROM entities WHERE embed_state = 'pending'), (SELECT count(*) FROM entities WHERE embed_state = 'failed')
-		UNION ALL SELECT 'episode', (SELECT count(*) FROM episodes WHERE embed_state = 'pending'), (SELECT count(*) FROM episodes WHERE embed_state = 'failed')`)
+	rows, err := s.pool.Query(ctx, backlogSQL)
 	if err != nil {
 		return nil, wrap(err, "count the embed backlog")
 	}

@@ -77,15 +77,6 @@ func entityType(t string) string {
 	return strings.TrimSpace(t)
 }
 
-const upsertEntitySQL = `
-INSERT INTO entities (name, entity_type, context, attributes)
-VALUES (btrim($1), $2, $3, $4::jsonb)
-ON CONFLICT (entity_type, name_key) DO UPDATE SET
-	context = coalesce(EXCLUDED.context, entities.context),
-	attributes = entities.attributes || EXCLUDED.attributes,
-	updated_at = CASE WHEN $3::text IS NULL AND EXCLUDED.attributes = '{}' THEN entities.updated_at ELSE now() END
-RETURNING id, xmax = 0, embed_state`
-
 func upsertEntity(ctx context.Context, tx pgx.Tx, name, typ string, summary *string, attrs string) (Written, error) {
 	w := Written{Kind: KindEntity}
 	err := tx.QueryRow(ctx, upsertEntitySQL, name, typ, summary, attrs).Scan(&w.ID, &w.Created, &w.Embedding)
@@ -151,15 +142,11 @@ func (s *Store) AddEpisode(ctx context.Context, in EpisodeInput) (EpisodeWritten
 	w := EpisodeWritten{Written: Written{Kind: KindEpisode, Created: true}, Mentions: []int64{}}
 	err = s.write(ctx, func(tx pgx.Tx) (bool, error) {
 		w.Mentions = w.Mentions[:0]
-		err := tx.QueryRow(ctx, `INSERT INTO episodes (name, content, episode_type, source_description, metadata, occurred_at, idempotency_key)
-			VALUES (nullif(btrim($1), ''), $2, $3, nullif($4, ''), $5::jsonb, coalesce($6, now()), nullif($7, ''))
-			ON CONFLICT (idempotency_key) DO NOTHING
-			RETURNING id, embed_state`, in.Name, in.Content, typ, in.SourceDescription, meta, occurred, in.IdempotencyKey).Scan(&w.ID, &w.Embedding)
+		err := tx.QueryRow(ctx, insertEpisodeSQL, in.Name, in.Content, typ, in.SourceDescription, meta, occurred, in.IdempotencyKey).Scan(&w.ID, &w.Embedding)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// The key was used: answer with the first episode, as it is now.
 			w.Created, w.Duplicate = false, true
-			if err := tx.QueryRow(ctx, `SELECT id, embed_state, coalesce((SELECT array_agg(entity_id ORDER BY entity_id) FROM episode_mentions WHERE episode_id = e.id), '{}')
-				FROM episodes e WHERE idempotency_key = $1`, in.IdempotencyKey).Scan(&w.ID, &w.Embedding, &w.Mentions); err != nil {
+			if err := tx.QueryRow(ctx, episodeByKeySQL, in.IdempotencyKey).Scan(&w.ID, &w.Embedding, &w.Mentions); err != nil {
 				return false, err
 			}
 			return false, nil
@@ -177,8 +164,7 @@ func (s *Store) AddEpisode(ctx context.Context, in EpisodeInput) (EpisodeWritten
 			w.Mentions = append(w.Mentions, id)
 		}
 		if len(w.Mentions) > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO episode_mentions (episode_id, entity_id)
-				SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`, w.ID, w.Mentions); err != nil {
+			if _, err := tx.Exec(ctx, insertMentionsSQL, w.ID, w.Mentions); err != nil {
 				return false, err
 			}
 		}
@@ -195,7 +181,7 @@ func (s *Store) AddEpisode(ctx context.Context, in EpisodeInput) (EpisodeWritten
 func resolve(ctx context.Context, tx pgx.Tx, r EntityRef, create bool) (int64, bool, error) {
 	if r.ID != 0 {
 		var ok bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM entities WHERE id = $1)`, r.ID).Scan(&ok); err != nil {
+		if err := tx.QueryRow(ctx, entityExistsSQL, r.ID).Scan(&ok); err != nil {
 			return 0, false, err
 		}
 		if !ok {
@@ -209,13 +195,13 @@ func resolve(ctx context.Context, tx pgx.Tx, r EntityRef, create bool) (int64, b
 			return w.ID, w.Created, err
 		}
 		var id int64
-		err := tx.QueryRow(ctx, `SELECT id FROM entities WHERE entity_type = $1 AND name_key = cairn_name_key($2)`, strings.TrimSpace(r.Type), r.Name).Scan(&id)
+		err := tx.QueryRow(ctx, entityByTypeAndNameSQL, strings.TrimSpace(r.Type), r.Name).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, false, &NotFoundError{Kind: "entity", What: r.String()}
 		}
 		return id, false, err
 	}
-	rows, err := tx.Query(ctx, `SELECT id, entity_type FROM entities WHERE name_key = cairn_name_key($1) ORDER BY id LIMIT 10`, r.Name)
+	rows, err := tx.Query(ctx, entitiesByNameSQL, r.Name)
 	if err != nil {
 		return 0, false, err
 	}
@@ -308,9 +294,7 @@ func (s *Store) Relate(ctx context.Context, in RelationInput) (RelationWritten, 
 		pending := created1 || created2
 		var curID int64
 		var curFact *string
-		err = tx.QueryRow(ctx, `SELECT id, fact FROM relations
-			WHERE source_id = $1 AND relation_type = $2 AND target_id = $3 AND invalid_at IS NULL FOR UPDATE`,
-			w.SourceID, in.Type, w.TargetID).Scan(&curID, &curFact)
+		err = tx.QueryRow(ctx, currentRelationSQL, w.SourceID, in.Type, w.TargetID).Scan(&curID, &curFact)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return false, err
 		}
@@ -323,7 +307,7 @@ func (s *Store) Relate(ctx context.Context, in RelationInput) (RelationWritten, 
 			return pending, nil
 		}
 		if curID != 0 {
-			if _, err := tx.Exec(ctx, `UPDATE relations SET invalid_at = greatest(valid_at, coalesce($2, now())) WHERE id = $1`, curID, when); err != nil {
+			if _, err := tx.Exec(ctx, invalidateRelationSQL, curID, when); err != nil {
 				return false, err
 			}
 			w.Invalidated = append(w.Invalidated, curID)
@@ -331,9 +315,7 @@ func (s *Store) Relate(ctx context.Context, in RelationInput) (RelationWritten, 
 		if in.Invalidate {
 			return pending, nil
 		}
-		err = tx.QueryRow(ctx, `INSERT INTO relations (source_id, target_id, relation_type, fact, valid_at, episode_id)
-			VALUES ($1, $2, $3, nullif(btrim($4), ''), coalesce($5, now()), $6) RETURNING id`,
-			w.SourceID, w.TargetID, in.Type, in.Fact, when, episode).Scan(&w.ID)
+		err = tx.QueryRow(ctx, insertRelationSQL, w.SourceID, w.TargetID, in.Type, in.Fact, when, episode).Scan(&w.ID)
 		w.Created = err == nil
 		return pending, err
 	})
