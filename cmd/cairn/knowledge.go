@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,7 +44,7 @@ func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*know
 	if n := c.Int("embed-batch"); n < 1 || n > 2048 {
 		return nil, nil, "", cli.Exit(fmt.Sprintf("--embed-batch %d: use 1 to 2048", n), 2)
 	}
-	eo := embedOptions(c, dims)
+	eo := embedOptions(c).ForColumns(dims)
 	e, choice, err := embed.Choose(ctx, eo)
 	if err != nil {
 		return nil, nil, "", cli.Exit(err.Error(), 2)
@@ -81,16 +80,10 @@ func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*know
 	return store, e, choice.Describe(e), nil
 }
 
-// embedOptions reads the embedder flags. The built-in embedder is made to fit the vector
-// columns (dims), and auto takes Ollama only if its model does; an explicit Ollama model of
-// another size is let through, so that embedding fails with a message naming `cairn reindex`.
-func embedOptions(c *cli.Context, dims int) embed.Options {
-	eo := embed.Options{Provider: c.String("embedder"), Host: c.String("ollama-host"), Model: c.String("embed-model"),
+// embedOptions reads the embedder flags; ForColumns fits them to the graph's vector columns.
+func embedOptions(c *cli.Context) embed.Options {
+	return embed.Options{Provider: c.String("embedder"), Host: c.String("ollama-host"), Model: c.String("embed-model"),
 		BatchSize: c.Int("embed-batch"), Timeout: c.Duration("embed-timeout"), LoadTimeout: loadTimeout(c), Logger: slog.Default()}
-	if strings.ToLower(strings.TrimSpace(eo.Provider)) != embed.ProviderOllama {
-		eo.Dimensions = dims
-	}
-	return eo
 }
 
 // addEmbedding registers the embed worker when the graph has an embedder.

@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/knowledge"
 	"github.com/cairn-mcp/cairn/migrations"
+	"github.com/cairn-mcp/cairn/status"
 )
 
 // statusDB is a test database with cairn's and River's tables, as `cairn migrate` leaves it
@@ -32,17 +33,17 @@ func statusDB(t *testing.T) *testdb.DB {
 }
 
 // statusJSON runs `cairn status --json` with args and decodes what it printed.
-func statusJSON(t *testing.T, env []string, args ...string) (statusReport, cliResult) {
+func statusJSON(t *testing.T, env []string, args ...string) (status.Report, cliResult) {
 	t.Helper()
 	r := runCLI(t, env, append([]string{"status", "--json"}, args...)...)
-	var rep statusReport
+	var rep status.Report
 	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatalf("cairn status --json printed no JSON object (%v); exit %d\nstdout:\n%s\nstderr:\n%s", err, r.Code, r.Stdout, r.Stderr)
 	}
 	return rep, r
 }
 
-func problemCodes(rep statusReport) []string {
+func problemCodes(rep status.Report) []string {
 	var codes []string
 	for _, p := range rep.Problems {
 		codes = append(codes, p.Code)
@@ -102,8 +103,8 @@ func TestStatusReportsPopulatedDatabase(t *testing.T) {
 	}
 
 	rep, r := statusJSON(t, []string{"DATABASE_URL=" + db.URL}, "--embedder", "builtin")
-	if r.Code != statusDegraded {
-		t.Errorf("exit %d, want %d (degraded: a discarded job)\nstderr:\n%s", r.Code, statusDegraded, r.Stderr)
+	if r.Code != status.ExitDegraded {
+		t.Errorf("exit %d, want %d (degraded: a discarded job)\nstderr:\n%s", r.Code, status.ExitDegraded, r.Stderr)
 	}
 	if rep.Healthy || !slices.Equal(problemCodes(rep), []string{"jobs_discarded"}) {
 		t.Errorf("healthy %t, problems %+v; want unhealthy with jobs_discarded alone", rep.Healthy, rep.Problems)
@@ -211,28 +212,28 @@ func TestStatusExitCodes(t *testing.T) {
 		// wantInProblem must appear in the first problem's message, wantWarning in a warning.
 		wantInProblem, wantWarning string
 	}{
-		{name: "healthy", env: []string{"DATABASE_URL=" + healthy.URL}, args: []string{"--embedder", "builtin"}, wantCode: statusHealthy},
+		{name: "healthy", env: []string{"DATABASE_URL=" + healthy.URL}, args: []string{"--embedder", "builtin"}, wantCode: status.ExitHealthy},
 		{name: "Ollama unreachable", env: []string{"DATABASE_URL=" + healthy.URL},
 			args:     []string{"--embedder", "ollama", "--ollama-host", "http://127.0.0.1:1", "--probe-timeout", "1s"},
-			wantCode: statusDegraded, wantCodes: []string{"embedder_unreachable"}, wantInProblem: "Ollama"},
+			wantCode: status.ExitDegraded, wantCodes: []string{"embedder_unreachable"}, wantInProblem: "Ollama"},
 		{name: "auto without Ollama falls back", env: []string{"DATABASE_URL=" + healthy.URL, "OLLAMA_HOST=http://127.0.0.1:1"},
-			wantCode: statusHealthy},
+			wantCode: status.ExitHealthy},
 		{name: "graph embedded by an unreachable Ollama", env: []string{"DATABASE_URL=" + recordedOllama.URL},
 			args:     []string{"--embedder", "builtin", "--ollama-host", "127.0.0.1:1"},
-			wantCode: statusDegraded, wantCodes: []string{"embedder_unreachable"}, wantInProblem: "ollama/nomic-embed-text/768, which embeds the graph's entities",
+			wantCode: status.ExitDegraded, wantCodes: []string{"embedder_unreachable"}, wantInProblem: "ollama/nomic-embed-text/768, which embeds the graph's entities",
 			wantWarning: "entities are embedded with ollama/nomic-embed-text/768"},
 		{name: "model of another size", env: []string{"DATABASE_URL=" + healthy.URL},
 			args:     []string{"--embedder", "ollama", "--embed-model", "all-minilm", "--ollama-host", "127.0.0.1:1"},
-			wantCode: statusDegraded, wantCodes: []string{"embedder_misconfigured", "embedder_unreachable"},
+			wantCode: status.ExitDegraded, wantCodes: []string{"embedder_misconfigured", "embedder_unreachable"},
 			wantInProblem: "makes 384-dimension vectors but entities are stored as vector(768) and episodes are stored as vector(768)"},
 		{name: "a migration missing below the newest", env: []string{"DATABASE_URL=" + gap.URL}, args: []string{"--embedder", "builtin"},
-			wantCode: statusDegraded, wantCodes: []string{"schema_behind"}, wantInProblem: "pending [3]"},
+			wantCode: status.ExitDegraded, wantCodes: []string{"schema_behind"}, wantInProblem: "pending [3]"},
 		{name: "failed embeddings", env: []string{"DATABASE_URL=" + failedEmbedding.URL}, args: []string{"--embedder", "builtin"},
-			wantCode: statusDegraded, wantCodes: []string{"embeddings_failed"}, wantInProblem: "1 episode rows: text is longer than the model's context"},
+			wantCode: status.ExitDegraded, wantCodes: []string{"embeddings_failed"}, wantInProblem: "1 episode rows: text is longer than the model's context"},
 		{name: "River not migrated", env: []string{"DATABASE_URL=" + noRiver.URL}, args: []string{"--embedder", "builtin"},
-			wantCode: statusDegraded, wantCodes: []string{"river_behind"}, wantInProblem: "cairn migrate"},
+			wantCode: status.ExitDegraded, wantCodes: []string{"river_behind"}, wantInProblem: "cairn migrate"},
 		{name: "unreachable", env: []string{"DATABASE_URL=postgres://cairn@" + closedPort(t) + "/cairn?sslmode=disable"},
-			wantCode: statusUnreachable, wantCodes: []string{"database_unreachable"}},
+			wantCode: status.ExitUnreachable, wantCodes: []string{"database_unreachable"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -244,7 +245,7 @@ func TestStatusExitCodes(t *testing.T) {
 			if got := problemCodes(rep); !slices.Equal(got, tc.wantCodes) {
 				t.Errorf("problems %+v, want codes %v", rep.Problems, tc.wantCodes)
 			}
-			if rep.Healthy != (tc.wantCode == statusHealthy) {
+			if rep.Healthy != (tc.wantCode == status.ExitHealthy) {
 				t.Errorf("healthy = %t with exit %d", rep.Healthy, r.Code)
 			}
 			if tc.wantInProblem != "" && len(rep.Problems) > 0 && !strings.Contains(rep.Problems[0].Message, tc.wantInProblem) {
@@ -267,8 +268,8 @@ func TestStatusUnreachableDatabase(t *testing.T) {
 			args = append(args, "--json")
 		}
 		r := runCLI(t, []string{"DATABASE_URL=" + url}, args...)
-		if r.Code != statusUnreachable {
-			t.Errorf("%v: exit %d, want %d\nstderr:\n%s", args, r.Code, statusUnreachable, r.Stderr)
+		if r.Code != status.ExitUnreachable {
+			t.Errorf("%v: exit %d, want %d\nstderr:\n%s", args, r.Code, status.ExitUnreachable, r.Stderr)
 		}
 		if strings.Contains(r.Stdout+r.Stderr, password) {
 			t.Errorf("%v printed the password:\n%s%s", args, r.Stdout, r.Stderr)
@@ -302,7 +303,7 @@ func TestStatusDoesNotStartTheEmbeddedCluster(t *testing.T) {
 	t.Parallel()
 	dataDir := filepath.Join(t.TempDir(), "postgres")
 	rep, r := statusJSON(t, []string{"CAIRN_DATA_DIR=" + dataDir})
-	if r.Code != statusUnreachable || !slices.Equal(problemCodes(rep), []string{"embedded_cluster_stopped"}) {
+	if r.Code != status.ExitUnreachable || !slices.Equal(problemCodes(rep), []string{"embedded_cluster_stopped"}) {
 		t.Errorf("exit %d, problems %+v; want 1 and embedded_cluster_stopped\nstderr:\n%s", r.Code, rep.Problems, r.Stderr)
 	}
 	if e := rep.Database.Embedded; e == nil || e.Running || e.Initialized || e.DataDir != dataDir {
@@ -318,7 +319,7 @@ func TestStatusHumanReport(t *testing.T) {
 	t.Parallel()
 	db := statusDB(t)
 	r := runCLI(t, []string{"DATABASE_URL=" + db.URL}, "status", "--embedder", "builtin")
-	if r.Code != statusHealthy {
+	if r.Code != status.ExitHealthy {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	for _, want := range []string{"status: healthy", "\ndatabase\n", "reachable          yes", "schema             ",

@@ -188,6 +188,16 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// ForColumns returns o for vector columns of dims dimensions. The built-in embedder is made to
+// fit them, and auto takes Ollama only if its model does; an explicit Ollama model of another
+// size is let through, so that embedding fails with a message naming `cairn reindex`.
+func (o Options) ForColumns(dims int) Options {
+	if strings.ToLower(strings.TrimSpace(o.Provider)) != ProviderOllama {
+		o.Dimensions = dims
+	}
+	return o
+}
+
 // Choice says why New or Choose picked an embedder, and what Ollama said when it was asked.
 type Choice struct {
 	// Why is the reason, for logs and status reports.
