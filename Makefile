@@ -1,6 +1,6 @@
 # cairn — see README.md. Two commands do all set-up on a fresh Debian machine:
 #   make run    build, bring up a database if none is configured, migrate, serve
-#   make test   a throwaway PostgreSQL with pgvector, go vet, every test with -race, the fuzz targets
+#   make test   a throwaway PostgreSQL with pgvector, go vet, the linter, every test with -race, the fuzz targets
 GO      ?= go
 BIN     ?= bin/cairn
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -13,7 +13,10 @@ ARGS    ?= --transport http
 FUZZ     ?= ./internal/sqlguard:FuzzStatementCheck ./internal/sqlguard:FuzzStatementText
 FUZZTIME ?= 10s
 
-.PHONY: help build run test fuzz bench bench-peers vet fmt pgvector clean
+.PHONY: help build run test lint fuzz bench bench-peers vet fmt pgvector clean
+
+# The linter, pinned; `go run` builds it once into Go's cache (a few minutes on a new machine).
+GOLANGCI ?= github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 help: ## list the targets
 	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  make %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -27,8 +30,9 @@ run: build ## build, bring up a database if none is configured, migrate, serve H
 	fi
 	./$(BIN) serve $(ARGS)
 
-test: pgvector ## a throwaway PostgreSQL with pgvector, go vet, every test with -race, the fuzz targets
+test: pgvector ## a throwaway PostgreSQL with pgvector, go vet, the linter, every test with -race, the fuzz targets
 	$(GO) vet ./...
+	$(MAKE) --no-print-directory lint
 	scripts/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
@@ -56,6 +60,10 @@ bench-peers: pgvector ## cairn beside the other PostgreSQL MCP servers, driven b
 
 pgvector: ## install pgvector for the machine's PostgreSQL if it is missing
 	scripts/ensure-pgvector.sh
+
+# .golangci.yml: the standard linters, and import rules that keep the layering (docs/architecture.md).
+lint: ## golangci-lint (pinned), including the import rules of the layering
+	$(GO) run $(GOLANGCI) run ./...
 
 vet: ## go vet
 	$(GO) vet ./...

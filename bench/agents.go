@@ -103,9 +103,7 @@ func benchAgents(ctx context.Context, pool *pgxpool.Pool, bin, url string) (*age
 		}
 	}
 	const calls = 200
-	for range 20 { // warm the caches alike
-		q(agents.MetricsParams{Template: "template-1", Bucket: "day"})(0)
-	}
+	measure(20, q(agents.MetricsParams{Template: "template-1", Bucket: "day"})) // warm the caches alike
 	r.tmplDay = measure(calls, q(agents.MetricsParams{Template: "template-1", Bucket: "day"}))
 	r.allDay = measure(calls, q(agents.MetricsParams{Bucket: "day"}))
 	r.tmplHour = measure(calls/4, q(agents.MetricsParams{Template: "template-1", Bucket: "hour"}))
@@ -126,9 +124,7 @@ func benchAgents(ctx context.Context, pool *pgxpool.Pool, bin, url string) (*age
 		}
 		return err
 	}
-	for range 20 {
-		callMetrics(0)
-	}
+	measure(20, callMetrics)
 	r.tmplDayMCP = measure(calls, callMetrics)
 
 	// The same series computed from the raw rows with exact percentiles: the cost the rollups

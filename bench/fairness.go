@@ -103,7 +103,7 @@ func fairnessRun(ctx context.Context, bin, url, name string, extra []string) err
 		}
 		defer resp.Body.Close()
 		var v map[string]any
-		json.NewDecoder(resp.Body).Decode(&v)
+		_ = json.NewDecoder(resp.Body).Decode(&v) // a body that is not JSON shows as <nil> status
 		mu.Lock()
 		ready = fmt.Sprintf("%d %v, pool %v", resp.StatusCode, v["status"], v["pool"])
 		mu.Unlock()

@@ -358,14 +358,14 @@ func loadEntities(ctx context.Context, pool *pgxpool.Pool, rows [][]float32, typ
 	if _, err := conn.Conn().PgConn().CopyFrom(ctx, pr,
 		`COPY entities (id, name, entity_type, context, embedding, embedding_model, embed_state) FROM STDIN (FORMAT binary)`); err != nil {
 		pr.CloseWithError(err)
-		conn.Exec(ctx, "ROLLBACK")
+		_, _ = conn.Exec(ctx, "ROLLBACK")
 		return err
 	}
 	// The model the kind's vectors come from, as the first vectors cairn writes record it.
 	info := (&fixedEmbedder{}).Info()
 	if _, err := conn.Exec(ctx, `INSERT INTO knowledge_models (kind, provider, model, dimensions) VALUES ('entity', $1, $2, $3)`,
 		info.Provider, info.Model, info.Dimensions); err != nil {
-		conn.Exec(ctx, "ROLLBACK")
+		_, _ = conn.Exec(ctx, "ROLLBACK")
 		return err
 	}
 	if _, err := conn.Exec(ctx, `COMMIT`); err != nil {
@@ -849,10 +849,10 @@ func benchSearchMCP(ctx context.Context, bin, url string, vecs map[string][]floa
 func fixedOllama(vecs map[string][]float32) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/version", func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"version": embedtest.Version})
+		_ = json.NewEncoder(w).Encode(map[string]string{"version": embedtest.Version})
 	})
 	mux.HandleFunc("POST /api/show", func(w http.ResponseWriter, _ *http.Request) {
-		json.NewEncoder(w).Encode(map[string]any{"model_info": map[string]any{"bench.embedding_length": knowledgeDims}, "capabilities": []string{"embedding"}})
+		_ = json.NewEncoder(w).Encode(map[string]any{"model_info": map[string]any{"bench.embedding_length": knowledgeDims}, "capabilities": []string{"embedding"}})
 	})
 	mux.HandleFunc("POST /api/embed", func(w http.ResponseWriter, req *http.Request) {
 		var in struct {
@@ -872,7 +872,7 @@ func fixedOllama(vecs map[string][]float32) http.Handler {
 			}
 			out[i] = v
 		}
-		json.NewEncoder(w).Encode(map[string]any{"model": in.Model, "embeddings": out})
+		_ = json.NewEncoder(w).Encode(map[string]any{"model": in.Model, "embeddings": out})
 	})
 	return mux
 }
@@ -912,7 +912,7 @@ func benchPipeline(ctx context.Context, pool *pgxpool.Pool, url, name string, ro
 		if err != nil {
 			return pr, err
 		}
-		defer jc.Stop(context.WithoutCancel(ctx))
+		defer func() { _ = jc.Stop(context.WithoutCancel(ctx)) }()
 	}
 
 	// Texts made beforehand, about 200 bytes each: a short summary of the entity.

@@ -205,9 +205,7 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 		return nil
 	}
 	// Warm up both sides equally (connections, caches).
-	for i := range 200 {
-		callQuery(point, i+1, 1)
-	}
+	measure(200, func(i int) error { return callQuery(point, i+1, 1) })
 	mcpPoint := measure(n, func(i int) error { return callQuery(point, i%10000+1, 1) })
 	mcpThousand := measure(n/4, func(int) error { return callQuery(thousand, 1000, 1000) })
 	rss, rssAnon := rssKB(cmd.Process.Pid)
@@ -252,9 +250,7 @@ func run(ctx context.Context, n, starts, depth int, ko knowledgeOpts, ro recover
 		}
 		return nil
 	}
-	for range 200 {
-		callEcho("point")
-	}
+	measure(200, func(int) error { return callEcho("point") })
 	echoPoint := measure(n, func(int) error { return callEcho("point") })
 	echoThousand := measure(n/4, func(int) error { return callEcho("thousand") })
 	es.Close()

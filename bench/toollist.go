@@ -61,7 +61,8 @@ func toolList(ctx context.Context, bin string, args []string) (toolListSize, err
 		stdin.Close()
 		cmd.Wait()
 	}()
-	io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`+"\n"+
+	// A write that fails shows as no answer below, with cairn's log.
+	_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`+"\n"+
 		`{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"+
 		`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`+"\n")
 	lines := bufio.NewScanner(stdout)

@@ -39,7 +39,7 @@ type KindFailures struct {
 
 // ErrNoJobTables says River's tables are missing: the database was migrated by cairn's own
 // migrations only, or not at all.
-var ErrNoJobTables = errors.New("River's job tables do not exist: run `cairn migrate`")
+var ErrNoJobTables = errors.New("the job tables (River's) do not exist: run `cairn migrate`")
 
 // The errors column is jsonb[] (one entry per failed attempt), so the last attempt's message is
 // its last element. DISTINCT ON picks the most recently attempted job of each kind and state.

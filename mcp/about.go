@@ -75,7 +75,7 @@ func (s *Server) root(w http.ResponseWriter, r *http.Request, authRequired bool)
 	base := scheme + "://" + r.Host
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(about.facts(base))
+		_ = json.NewEncoder(w).Encode(about.facts(base)) // a client that went away cannot be told
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -224,7 +224,7 @@ func (w *workflowWatch) add(ctx context.Context, srv *sdk.Server, ss *sdk.Server
 		// mirror that, so the listener stops once nobody is left.
 		w.sessions[ss] = true
 		go func() {
-			ss.Wait()
+			_ = ss.Wait() // how the session ended does not matter here, only that it did
 			w.dropSession(ss)
 		}()
 	}

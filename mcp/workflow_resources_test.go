@@ -258,7 +258,7 @@ func TestWorkflowResourceRead(t *testing.T) {
 	for _, missing := range []string{"cairn://workflows/nope", "cairn://workflows/" + strings.Repeat("x", 300)} {
 		_, err = cs.ReadResource(ctx, &sdk.ReadResourceParams{URI: missing})
 		var je *jsonrpc.Error
-		if !errors.As(err, &je) || je.Code != sdk.CodeResourceNotFound {
+		if !errors.As(err, &je) || je.Code != jsonrpc.CodeInvalidParams {
 			t.Fatalf("read %s: want resource not found, got %v", missing[:30], err)
 		}
 	}

@@ -298,7 +298,8 @@ func (c *jwksCache) getJSON(ctx context.Context, u string, v any) (int, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxDocBytes))
+		// Drained so the connection can be reused; what the body says is not needed.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDocBytes))
 		return resp.StatusCode, &httpStatusError{url: u, code: resp.StatusCode, status: resp.Status}
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxDocBytes)).Decode(v); err != nil {

@@ -302,7 +302,7 @@ func (v *Verifier) refuse(w http.ResponseWriter, r *http.Request, rec *refusal) 
 		v.log.Debug("request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "status", code, "reason", reason)
 	}
 	w.WriteHeader(code)
-	w.Write(rec.body)
+	_, _ = w.Write(rec.body) // a client that went away cannot be told
 }
 
 // refusal records what the SDK's middleware answers when it refuses a request.

@@ -305,7 +305,7 @@ func watchSize(path string, bar *progress.Bar) (stop func()) {
 // syncDir makes the renames into dir durable; a failure only weakens that, so it is ignored.
 func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
-		d.Sync()
+		_ = d.Sync()
 		d.Close()
 	}
 }

@@ -25,7 +25,7 @@ func sampleResult() (oids []uint32, keys [][]byte, rows [][][]byte) {
 			[]byte(name),
 			[]byte("2026-11-23 12:13:" + strconv.Itoa(10+i%50) + ".123456+00"),
 			[]byte(strconv.Itoa(i*13) + "." + strconv.Itoa(10+i%90)),
-			[]byte{"tf"[i%2]},
+			{"tf"[i%2]},
 			[]byte(`{"id": ` + strconv.Itoa(i) + `, "tags": ["a", "b"], "name": "x"}`),
 		}
 		if i%7 == 0 {

@@ -140,14 +140,14 @@ func (e *Encoder) typeName(oid uint32) string {
 	case pgtype.TimeOID:
 		return "time without time zone"
 	}
-	switch {
-	case oid == 0:
+	switch oid {
+	case 0:
 		return "an unknown type"
-	case oid == e.vector:
+	case e.vector:
 		return "vector"
-	case oid == e.halfvec:
+	case e.halfvec:
 		return "halfvec"
-	case oid == e.sparsevec:
+	case e.sparsevec:
 		return "sparsevec"
 	}
 	if t, ok := e.m.TypeForOID(oid); ok {

@@ -155,7 +155,8 @@ func template(ctx context.Context, admin *pgx.Conn, owner string) (string, error
 	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(7215)"); err != nil {
 		return "", fmt.Errorf("lock template creation: %w", err)
 	}
-	defer admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7215)")
+	// The session ends with the test process at the latest, which releases the lock too.
+	defer func() { _, _ = admin.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7215)") }()
 	var exists bool
 	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)", name).Scan(&exists); err != nil {
 		return "", fmt.Errorf("look up template: %w", err)

@@ -44,9 +44,9 @@ func (e *NotFoundError) Error() string {
 	if n := len(e.Suggestions); n > 0 {
 		b.WriteString("; did you mean ")
 		for i, s := range e.Suggestions {
-			switch {
-			case i == 0:
-			case i == n-1:
+			switch i {
+			case 0:
+			case n - 1:
 				b.WriteString(" or ")
 			default:
 				b.WriteString(", ")

@@ -96,7 +96,7 @@ func NewIssuer(t testing.TB, keys ...*Key) *Issuer {
 			http.NotFound(w, r)
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]any{"issuer": iss.URL, "jwks_uri": iss.URL + "/keys"})
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": iss.URL, "jwks_uri": iss.URL + "/keys"})
 	})
 	serveKeys := func(w http.ResponseWriter, _ *http.Request) {
 		iss.jwksHits.Add(1)
@@ -107,7 +107,7 @@ func NewIssuer(t testing.TB, keys ...*Key) *Issuer {
 		}
 		iss.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"keys": set})
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": set})
 	}
 	mux.HandleFunc("GET /keys", serveKeys)
 	mux.HandleFunc("GET /.well-known/jwks.json", serveKeys)
