@@ -15,8 +15,7 @@ type Counts struct {
 // Counts counts agents and kept executions, for operators' overviews. It only reads.
 func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
-	err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM agents), (SELECT count(*) FROM agent_executions)`).
-		Scan(&c.Agents, &c.Executions)
+	err := s.pool.QueryRow(ctx, countsSQL).Scan(&c.Agents, &c.Executions)
 	if err != nil {
 		return Counts{}, fmt.Errorf("count agents and executions: %w", err)
 	}

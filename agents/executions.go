@@ -77,8 +77,7 @@ func (s *Store) Record(ctx context.Context, p RecordParams) (Recorded, error) {
 	}
 	evMeta, _ := json.Marshal(eventstore.Metadata{Actor: p.Actor})
 	r := Recorded{AgentID: p.AgentID}
-	err := s.pool.QueryRow(ctx, `SELECT execution_id, agent_tokens_used, duplicate, created_at
-		FROM cairn_agent_record_execution($1, $2, $3, $4, $5, $6::float8::numeric, $7, $8, $9, $10::jsonb, $11)`,
+	err := s.pool.QueryRow(ctx, recordExecutionSQL,
 		p.AgentID, nilIfEmpty(p.WorkflowID), p.TokensIn, p.TokensOut, p.DurationMS, p.CostUSD, p.Outcome, nilIfEmpty(p.Error),
 		at, string(evMeta), nilIfEmpty(p.IdempotencyKey)).
 		Scan(&r.ExecutionID, &r.AgentTokensUsed, &r.Duplicate, &r.CreatedAt)
@@ -113,7 +112,7 @@ func (s *Store) PruneExecutions(ctx context.Context, maxAge time.Duration) (int,
 	total := 0
 	for {
 		var n int
-		if err := s.pool.QueryRow(ctx, `SELECT cairn_prune_executions($1::interval, $2)`, age, pruneBatch).Scan(&n); err != nil {
+		if err := s.pool.QueryRow(ctx, pruneExecutionsSQL, age, pruneBatch).Scan(&n); err != nil {
 			return total, fmt.Errorf("prune agent executions: %w", err)
 		}
 		total += n

@@ -138,20 +138,15 @@ func (s *Store) Metrics(ctx context.Context, p MetricsParams) (*Metrics, error) 
 			n, p.Bucket, since.Format(time.RFC3339), end.Format(time.RFC3339), MaxBuckets)
 	}
 
-	const cols = `bucket, executions, successes, failures, timeouts, cancelled, tokens_in, tokens_out, tokens_used,
-		cost_usd::float8, duration_sum, duration_min, duration_max, hist`
 	var rows pgx.Rows
 	var err error
 	switch {
 	case p.AgentID != "":
-		rows, err = s.pool.Query(ctx, `SELECT `+cols+` FROM agent_stats_agent_hourly
-			WHERE agent_id = $1 AND ($2 = '' OR template_name = $2) AND bucket >= $3 AND bucket < $4`, p.AgentID, p.Template, since, end)
+		rows, err = s.pool.Query(ctx, agentHourlyStatsSQL, p.AgentID, p.Template, since, end)
 	case step == time.Hour:
-		rows, err = s.pool.Query(ctx, `SELECT `+cols+` FROM agent_stats_hourly
-			WHERE ($1 = '' OR template_name = $1) AND bucket >= $2 AND bucket < $3`, p.Template, since, end)
+		rows, err = s.pool.Query(ctx, hourlyStatsSQL, p.Template, since, end)
 	default:
-		rows, err = s.pool.Query(ctx, `SELECT `+cols+` FROM agent_stats_daily
-			WHERE ($1 = '' OR template_name = $1) AND bucket >= $2 AND bucket < $3`, p.Template, since, end)
+		rows, err = s.pool.Query(ctx, dailyStatsSQL, p.Template, since, end)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("agent metrics: %w", err)
@@ -198,8 +193,7 @@ func (s *Store) Metrics(ctx context.Context, p MetricsParams) (*Metrics, error) 
 func (s *Store) checkFilters(ctx context.Context, p MetricsParams) error {
 	if p.AgentID != "" {
 		var known bool
-		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM agents WHERE agent_id = $1)
-			OR EXISTS (SELECT 1 FROM agent_stats_agent_hourly WHERE agent_id = $1)`, p.AgentID).Scan(&known)
+		err := s.pool.QueryRow(ctx, agentKnownSQL, p.AgentID).Scan(&known)
 		if err != nil {
 			return fmt.Errorf("agent metrics: %w", err)
 		}
@@ -209,8 +203,7 @@ func (s *Store) checkFilters(ctx context.Context, p MetricsParams) error {
 	}
 	if p.Template != "" {
 		var known bool
-		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM agents WHERE template_name = $1)
-			OR EXISTS (SELECT 1 FROM agent_stats_daily WHERE template_name = $1)`, p.Template).Scan(&known)
+		err := s.pool.QueryRow(ctx, templateKnownSQL, p.Template).Scan(&known)
 		if err != nil {
 			return fmt.Errorf("agent metrics: %w", err)
 		}
@@ -317,9 +310,7 @@ type TemplateTotals struct {
 // Totals returns every template's all-time totals from the daily rollups (one row per template
 // and day), cheap enough for a metrics scrape; raw-execution retention does not change them.
 func (s *Store) Totals(ctx context.Context) ([]TemplateTotals, error) {
-	rows, err := s.pool.Query(ctx, `SELECT template_name, sum(executions)::bigint, sum(tokens_used)::bigint, sum(cost_usd)::float8,
-		(sum(failures) + sum(timeouts) + sum(cancelled))::bigint
-		FROM agent_stats_daily GROUP BY template_name ORDER BY template_name`)
+	rows, err := s.pool.Query(ctx, totalsSQL)
 	if err != nil {
 		return nil, fmt.Errorf("agent totals: %w", err)
 	}

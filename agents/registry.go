@@ -16,8 +16,6 @@ import (
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 )
 
-const agentCols = `agent_id, name, template, state, tokens_used, metadata, coalesce(workflow_id, ''), created_at, updated_at`
-
 func scanAgent(r pgx.Row) (*Agent, error) {
 	var a Agent
 	err := r.Scan(&a.AgentID, &a.Name, &a.Template, &a.State, &a.TokensUsed, &a.Metadata, &a.WorkflowID, &a.CreatedAt, &a.UpdatedAt)
@@ -67,8 +65,7 @@ func (s *Store) Register(ctx context.Context, p RegisterParams) (*Agent, error) 
 			Metadata: eventstore.Metadata{Actor: p.Actor}}}, eventstore.AppendOptions{ExpectedVersion: eventstore.AnyVersion}); err != nil {
 			return err
 		}
-		a, err = scanAgent(tx.QueryRow(ctx, `INSERT INTO agents (agent_id, name, template, state, metadata)
-			VALUES ($1, $2, $3, 'registered', $4::jsonb) RETURNING `+agentCols, p.AgentID, p.Name, p.Template, meta))
+		a, err = scanAgent(tx.QueryRow(ctx, insertAgentSQL, p.AgentID, p.Name, p.Template, meta))
 		return err
 	})
 	if err != nil {
@@ -128,7 +125,7 @@ func (s *Store) Update(ctx context.Context, p UpdateParams) (*Agent, error) {
 		// The agent's row first, then its stream: the order of record_execution and of a raw
 		// UPDATE, so that concurrent writers of one agent never deadlock.
 		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM agents WHERE agent_id = $1 FOR UPDATE`, p.AgentID).Scan(&one); err != nil {
+		if err := tx.QueryRow(ctx, lockAgentSQL, p.AgentID).Scan(&one); err != nil {
 			return err
 		}
 		if _, err := eventstore.Append(ctx, tx, StreamID(p.AgentID), []eventstore.NewEvent{{Type: EventUpdated, Data: data,
@@ -136,9 +133,7 @@ func (s *Store) Update(ctx context.Context, p UpdateParams) (*Agent, error) {
 			return err
 		}
 		var err error
-		a, err = scanAgent(tx.QueryRow(ctx, `UPDATE agents SET state = coalesce($2, state), tokens_used = coalesce($3, tokens_used),
-			metadata = metadata || coalesce($4::jsonb, '{}'), updated_at = now() WHERE agent_id = $1 RETURNING `+agentCols,
-			p.AgentID, p.State, p.TokensUsed, meta))
+		a, err = scanAgent(tx.QueryRow(ctx, updateAgentSQL, p.AgentID, p.State, p.TokensUsed, meta))
 		return err
 	})
 	if err != nil {
@@ -152,7 +147,7 @@ func (s *Store) Get(ctx context.Context, agentID string) (*Agent, error) {
 	if err := checkID("agent_id", agentID); err != nil {
 		return nil, err
 	}
-	a, err := scanAgent(s.pool.QueryRow(ctx, `SELECT `+agentCols+` FROM agents WHERE agent_id = $1`, agentID))
+	a, err := scanAgent(s.pool.QueryRow(ctx, getAgentSQL, agentID))
 	if err != nil {
 		return nil, wrap(translate(err, agentID), "get agent %s", agentID)
 	}
@@ -174,9 +169,7 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Agent, error) {
 	if p.Limit < 1 || p.Limit > 1000 {
 		return nil, inputErrorf("limit %d: use 1 to 1000", p.Limit)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+agentCols+` FROM agents
-		WHERE ($1 = '' OR state = $1) AND ($2 = '' OR template_name = $2)
-		ORDER BY updated_at DESC, agent_id LIMIT $3`, p.State, p.Template, p.Limit)
+	rows, err := s.pool.Query(ctx, listAgentsSQL, p.State, p.Template, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}

@@ -193,8 +193,7 @@ func save(ctx context.Context, q interface {
 	}
 	var r SaveResult
 	var parentOut *string
-	err = q.QueryRow(ctx, `SELECT checkpoint_id, parent_id, version, duplicate, created_at
-		FROM cairn_checkpoint_save($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10::jsonb, $11::jsonb, $12::jsonb, $13)`,
+	err = q.QueryRow(ctx, saveSQL,
 		p.WorkflowID, nilIfEmpty(p.CheckpointID), p.Namespace, nilIfEmpty(p.NodeID), nilIfEmpty(p.ParentID), string(p.State), versions, extra,
 		expected, meta, writes, string(evMeta), nilIfEmpty(p.IdempotencyKey)).
 		Scan(&r.CheckpointID, &parentOut, &r.Version, &r.Duplicate, &r.CreatedAt)
@@ -238,11 +237,6 @@ func checkWrites(what string, ws []PendingWrite, needTask bool) error {
 	return nil
 }
 
-// checkpointCols are a checkpoint's columns, state and pending writes as Load and List read them
-// ($state: whether to put the state together).
-const checkpointCols = `c.id, c.workflow_id, c.namespace, coalesce(c.node_id, ''), coalesce(c.parent_id, ''), c.metadata,
-	coalesce(c.version, 0), c.created_at, c.channel_versions, c.extra, cairn_pending_writes(c.workflow_id, c.id)`
-
 func scanCheckpoint(r pgx.Row, withState bool) (Checkpoint, error) {
 	var c Checkpoint
 	var versions, extra, writes, state []byte
@@ -273,12 +267,10 @@ func (s *Store) Load(ctx context.Context, workflowID, checkpointID, namespace st
 		return nil, err
 	}
 	var row pgx.Row
-	const cols = checkpointCols + `, cairn_checkpoint_state(c)`
 	if checkpointID != "" {
-		row = s.pool.QueryRow(ctx, `SELECT `+cols+` FROM workflow_checkpoints c WHERE c.workflow_id = $1 AND c.id = $2`, workflowID, checkpointID)
+		row = s.pool.QueryRow(ctx, loadCheckpointSQL, workflowID, checkpointID)
 	} else {
-		row = s.pool.QueryRow(ctx, `SELECT `+cols+` FROM workflow_checkpoints c
-			WHERE c.workflow_id = $1 AND c.namespace = $2 ORDER BY c.id DESC LIMIT 1`, workflowID, namespace)
+		row = s.pool.QueryRow(ctx, loadLatestCheckpointSQL, workflowID, namespace)
 	}
 	c, err := scanCheckpoint(row, true)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -333,18 +325,11 @@ func (s *Store) List(ctx context.Context, p ListParams) ([]Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	cols := checkpointCols
+	query := listCheckpointsSQL
 	if p.IncludeState {
-		cols += `, cairn_checkpoint_state(c)`
+		query = listCheckpointsWithStateSQL
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+cols+`
-		FROM workflow_checkpoints c
-		WHERE ($1::text IS NULL OR c.workflow_id = $1)
-		  AND ($2 = '' OR starts_with(c.workflow_id, $2))
-		  AND ($3::text IS NULL OR c.namespace = $3)
-		  AND ($4::text IS NULL OR c.id < $4)
-		  AND c.metadata @> $5::jsonb
-		ORDER BY c.id DESC LIMIT $6`, nilIfEmpty(p.WorkflowID), p.WorkflowPrefix, p.Namespace, nilIfEmpty(p.Before), filter, p.Limit)
+	rows, err := s.pool.Query(ctx, query, nilIfEmpty(p.WorkflowID), p.WorkflowPrefix, p.Namespace, nilIfEmpty(p.Before), filter, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list checkpoints: %w", err)
 	}

@@ -25,9 +25,6 @@ type StartParams struct {
 	Actor    string
 }
 
-const workflowCols = `id, name, status, input, output, coalesce(error, ''), interrupt, coalesce(head_checkpoint_id, ''),
-	version, coalesce(parent_workflow_id, ''), coalesce(forked_from, ''), metadata, created_at, updated_at`
-
 func scanWorkflow(r pgx.Row) (*Workflow, error) {
 	var w Workflow
 	var intr []byte
@@ -81,8 +78,7 @@ func (s *Store) start(ctx context.Context, p StartParams, parent, forkedFrom str
 		// WorkflowDeleted: it may start again, continuing that stream.
 		var exists bool
 		var deletedAt int64
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM workflows WHERE id = $1),
-			coalesce((SELECT version FROM event_streams WHERE stream_id = $2), 0)`, p.ID, StreamID(p.ID)).Scan(&exists, &deletedAt); err != nil {
+		if err := tx.QueryRow(ctx, workflowExistsSQL, p.ID, StreamID(p.ID)).Scan(&exists, &deletedAt); err != nil {
 			return err
 		}
 		if exists {
@@ -96,9 +92,7 @@ func (s *Store) start(ctx context.Context, p StartParams, parent, forkedFrom str
 			}
 			return err
 		}
-		w, err = scanWorkflow(tx.QueryRow(ctx, `INSERT INTO workflows (id, name, status, input, metadata, version, parent_workflow_id, forked_from)
-			VALUES ($1, $2, 'running', $3::jsonb, $4::jsonb, $5, $6, $7) RETURNING `+workflowCols,
-			p.ID, p.Name, input, meta, res.LastVersion, nilIfEmpty(parent), nilIfEmpty(forkedFrom)))
+		w, err = scanWorkflow(tx.QueryRow(ctx, insertWorkflowSQL, p.ID, p.Name, input, meta, res.LastVersion, nilIfEmpty(parent), nilIfEmpty(forkedFrom)))
 		if err != nil || then == nil {
 			return err
 		}
@@ -133,7 +127,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Workflow, error) {
 	if err := checkID("workflow_id", id); err != nil {
 		return nil, err
 	}
-	w, err := scanWorkflow(s.pool.QueryRow(ctx, `SELECT `+workflowCols+` FROM workflows WHERE id = $1`, id))
+	w, err := scanWorkflow(s.pool.QueryRow(ctx, getWorkflowSQL, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, &NotFoundError{What: "workflow", ID: id}
 	}
@@ -171,10 +165,7 @@ func (s *Store) ListWorkflows(ctx context.Context, p ListWorkflowsParams) ([]Wor
 		}
 		afterTime, afterID = &t, &id
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+workflowCols+` FROM workflows
-		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR name = $2)
-		  AND ($3::timestamptz IS NULL OR (updated_at, id) < ($3, $4))
-		ORDER BY updated_at DESC, id DESC LIMIT $5`, p.Status, p.Name, afterTime, afterID, p.Limit+1)
+	rows, err := s.pool.Query(ctx, listWorkflowsSQL, p.Status, p.Name, afterTime, afterID, p.Limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list workflows: %w", err)
 	}
@@ -203,7 +194,7 @@ func (s *Store) WorkflowIDs(ctx context.Context, prefix string, limit int) ([]st
 	if !utf8.ValidString(prefix) || strings.ContainsRune(prefix, 0) {
 		return []string{}, nil // no id starts with what PostgreSQL text cannot hold
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id FROM workflows WHERE left(id, length($1)) = $1 ORDER BY id LIMIT $2`, prefix, limit)
+	rows, err := s.pool.Query(ctx, workflowIDsSQL, prefix, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list workflow ids: %w", err)
 	}
@@ -240,15 +231,16 @@ func decodeCursor(c string) (time.Time, string, error) {
 }
 
 // transition appends one event to a workflow whose status allows it and updates the projection
-// with set (SQL assignments; $1 is the id, $2 the new version, further args follow).
-func (s *Store) transition(ctx context.Context, id, op string, allowed []string, ev eventstore.NewEvent, set string, args ...any) (*Workflow, error) {
+// with update, a query of workflow_sql.go that returns the workflow ($1 is the id, $2 the new
+// version, args follow).
+func (s *Store) transition(ctx context.Context, id, op string, allowed []string, ev eventstore.NewEvent, update string, args ...any) (*Workflow, error) {
 	if err := checkID("workflow_id", id); err != nil {
 		return nil, err
 	}
 	var w *Workflow
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var status string
-		if err := tx.QueryRow(ctx, `SELECT status FROM workflows WHERE id = $1 FOR UPDATE`, id).Scan(&status); err != nil {
+		if err := tx.QueryRow(ctx, lockWorkflowSQL, id).Scan(&status); err != nil {
 			return err
 		}
 		ok := false
@@ -263,8 +255,7 @@ func (s *Store) transition(ctx context.Context, id, op string, allowed []string,
 			return err
 		}
 		// now() is the event's created_at too (same transaction), so a rebuild reproduces it.
-		w, err = scanWorkflow(tx.QueryRow(ctx, `UPDATE workflows SET `+set+`, version = $2, updated_at = now()
-			WHERE id = $1 RETURNING `+workflowCols, append([]any{id, res.LastVersion}, args...)...))
+		w, err = scanWorkflow(tx.QueryRow(ctx, update, append([]any{id, res.LastVersion}, args...)...))
 		return err
 	})
 	if err != nil {
@@ -290,7 +281,7 @@ func (s *Store) Interrupt(ctx context.Context, id, reason string, payload json.R
 	intr, _ := json.Marshal(map[string]any{"reason": reason, "payload": json.RawMessage(orNull(payload)), "at": time.Now().UTC()})
 	return s.transition(ctx, id, "interrupt", active,
 		eventstore.NewEvent{Type: EventInterrupted, Data: json.RawMessage(intr), Metadata: eventstore.Metadata{Actor: actor}},
-		`status = 'interrupted', interrupt = $3::jsonb`, string(intr))
+		interruptWorkflowSQL, string(intr))
 }
 
 // Resumed is what Resume hands back: the workflow, the interrupt it answered and the response.
@@ -311,7 +302,7 @@ func (s *Store) Resume(ctx context.Context, id string, response json.RawMessage,
 	}
 	w, err := s.transition(ctx, id, "resume", []string{StatusInterrupted},
 		eventstore.NewEvent{Type: EventResumed, Data: map[string]any{"response": response}, Metadata: eventstore.Metadata{Actor: actor}},
-		`status = 'running', interrupt = NULL`)
+		resumeWorkflowSQL)
 	if err != nil {
 		var se *StateError
 		if errors.As(err, &se) {
@@ -330,7 +321,7 @@ func (s *Store) Complete(ctx context.Context, id string, output json.RawMessage,
 	}
 	return s.transition(ctx, id, "complete", []string{StatusPending, StatusRunning, StatusInterrupted},
 		eventstore.NewEvent{Type: EventCompleted, Data: map[string]any{"output": json.RawMessage(orNull(output))}, Metadata: eventstore.Metadata{Actor: actor}},
-		`status = 'completed', output = $3::jsonb, interrupt = NULL`, out)
+		completeWorkflowSQL, out)
 }
 
 // Fail marks a workflow failed with an error message.
@@ -340,7 +331,7 @@ func (s *Store) Fail(ctx context.Context, id, errMsg, actor string) (*Workflow, 
 	}
 	return s.transition(ctx, id, "fail", []string{StatusPending, StatusRunning, StatusInterrupted},
 		eventstore.NewEvent{Type: EventFailed, Data: map[string]any{"error": errMsg}, Metadata: eventstore.Metadata{Actor: actor}},
-		`status = 'failed', error = $3, interrupt = NULL`, errMsg)
+		failWorkflowSQL, errMsg)
 }
 
 // History returns the workflow's events after a version, oldest first.
@@ -415,7 +406,7 @@ func (s *Store) Delete(ctx context.Context, id, actor string) error {
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM workflows WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, deleteWorkflowSQL, id)
 		if err != nil {
 			return err
 		}

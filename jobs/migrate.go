@@ -91,7 +91,7 @@ func lock(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (func(), er
 		conn.Close(cctx)
 	}
 	start := time.Now()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+	if _, err := conn.Exec(ctx, migrateLockSQL, lockKey); err != nil {
 		release()
 		return nil, fmt.Errorf("River migrations: take advisory lock: %w", err)
 	}

@@ -41,23 +41,12 @@ type KindFailures struct {
 // migrations only, or not at all.
 var ErrNoJobTables = errors.New("the job tables (River's) do not exist: run `cairn migrate`")
 
-// The errors column is jsonb[] (one entry per failed attempt), so the last attempt's message is
-// its last element. DISTINCT ON picks the most recently attempted job of each kind and state.
-const failingSQL = `
-SELECT f.kind, f.state::text, f.jobs, coalesce(l.last_error, '')
-FROM (SELECT kind, state, count(*) AS jobs FROM river_job
-	WHERE state IN ('retryable', 'discarded') GROUP BY kind, state) f
-LEFT JOIN (SELECT DISTINCT ON (kind, state) kind, state, errors[cardinality(errors)] ->> 'error' AS last_error
-	FROM river_job WHERE state IN ('retryable', 'discarded') AND cardinality(errors) > 0
-	ORDER BY kind, state, attempted_at DESC NULLS LAST, id DESC) l USING (kind, state)
-ORDER BY f.jobs DESC, f.kind, f.state`
-
 // QueueDepth counts River's jobs by state, measures how long the oldest available job has
 // waited, and groups the failing jobs by kind. It only reads. Without River's tables it returns
 // ErrNoJobTables.
 func QueueDepth(ctx context.Context, q Querier) (Depth, error) {
 	var exists bool
-	if err := q.QueryRow(ctx, `SELECT to_regclass('river_job') IS NOT NULL`).Scan(&exists); err != nil {
+	if err := q.QueryRow(ctx, jobTablesExistSQL).Scan(&exists); err != nil {
 		return Depth{}, fmt.Errorf("queue depth: look up river_job: %w", err)
 	}
 	if !exists {
@@ -67,7 +56,7 @@ func QueueDepth(ctx context.Context, q Querier) (Depth, error) {
 	for _, s := range rivertype.JobStates() {
 		d.States[s] = 0
 	}
-	rows, err := q.Query(ctx, `SELECT state::text, count(*) FROM river_job GROUP BY state`)
+	rows, err := q.Query(ctx, jobsByStateSQL)
 	if err != nil {
 		return Depth{}, fmt.Errorf("queue depth: count jobs by state: %w", err)
 	}
@@ -81,8 +70,7 @@ func QueueDepth(ctx context.Context, q Querier) (Depth, error) {
 	}
 	// Computed by the database: its clock set scheduled_at, and the host's may differ.
 	var oldestMS float64
-	if err := q.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM now() - min(scheduled_at)) * 1000, 0)::float8
-		FROM river_job WHERE state = 'available'`).Scan(&oldestMS); err != nil {
+	if err := q.QueryRow(ctx, oldestAvailableSQL).Scan(&oldestMS); err != nil {
 		return Depth{}, fmt.Errorf("queue depth: oldest available job: %w", err)
 	}
 	d.OldestAvailable = max(time.Duration(oldestMS)*time.Millisecond, 0)
