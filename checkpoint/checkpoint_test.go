@@ -469,7 +469,7 @@ func TestBadArguments(t *testing.T) {
 	} {
 		var ie *callerr.Input
 		var nf *checkpoint.NotFoundError
-		if err == nil || !(errors.As(err, &ie) || errors.As(err, &nf)) {
+		if err == nil || (!errors.As(err, &ie) && !errors.As(err, &nf)) {
 			t.Errorf("case %d: want an input or not-found error, got %v", i, err)
 		}
 	}
