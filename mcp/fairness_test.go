@@ -3,6 +3,7 @@ package mcp_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -55,7 +56,13 @@ func TestOneCallerCannotStarveTheOthers(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The hog's calls hold their slots (half the pool): from here on the others wait behind them.
+	waitFor(t, 30*time.Second, "the slow calls running", func() (bool, string) {
+		var n int
+		err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE '%pg_sleep(4)%' AND state = 'active' AND pid <> pg_backend_pid()`).Scan(&n)
+		return err == nil && n >= 5, fmt.Sprintf("%d running (%v)", n, err)
+	})
 
 	// The other caller is answered at once, not after the slow calls.
 	var slowest time.Duration
@@ -140,7 +147,18 @@ func TestSessionsPerCaller(t *testing.T) {
 	// A session that ends frees its place.
 	stops[0]()
 	stops = slices.Delete(stops, 0, 1)
-	time.Sleep(200 * time.Millisecond)
-	_, stop = openSSE(t, base, "tok-a")
-	stops = append(stops, stop)
+	waitFor(t, 10*time.Second, "a's session freed", func() (bool, string) {
+		req, _ := http.NewRequest("GET", base+"/sse", nil)
+		req.Header.Set("Authorization", "Bearer tok-a")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return false, resp.Status
+		}
+		stops = append(stops, func() { resp.Body.Close() })
+		return true, ""
+	})
 }

@@ -175,8 +175,13 @@ func TestEmbedLateWorkerCannotOverwrite(t *testing.T) {
 	})
 	ollama.Reset()
 	a.Process.Signal(syscall.SIGCONT)
-	// A wakes with its answer from Ollama in hand; give it time to try to write it.
-	time.Sleep(3 * time.Second)
+	// A wakes with its answer from Ollama in hand and tries to write it; its job ends once it has.
+	waitFor(t, 30*time.Second, "worker A's embed job finished", func() (bool, string) {
+		var running int
+		err := db.Pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM river_job WHERE kind = 'knowledge_embed' AND state = 'running'`).Scan(&running)
+		return err == nil && running == 0, fmt.Sprintf("%d running (%v)", running, err)
+	})
 	if rows, most := writesPerRow(t, db); rows != n || most != 1 {
 		t.Errorf("vectors written for %d rows, at most %d times each; want %d rows once\n%s", rows, most, n, aLogs)
 	}
