@@ -14,6 +14,9 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/pgcluster"
+	"github.com/cairn-mcp/cairn/migrations"
 	"github.com/urfave/cli/v2"
 )
 
@@ -88,6 +91,9 @@ func commands() []*cli.Command {
 	all = func(cs []*cli.Command) {
 		for _, c := range cs {
 			c.OnUsageError = usageError
+			if c.Action != nil {
+				c.Action = exitCodes(c.Action)
+			}
 			all(c.Subcommands)
 		}
 	}
@@ -103,6 +109,23 @@ func usageError(c *cli.Context, err error, _ bool) error {
 		name = "cairn " + c.Command.FullName()
 	}
 	return cli.Exit(fmt.Sprintf("%v (see `%s --help`)", err, name), 2)
+}
+
+// exitCodes gives the errors of cairn's packages the CLI's exit codes: 2 for a setting that
+// cannot work, 1 with the message alone for missing PostgreSQL binaries (what to install).
+func exitCodes(action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := action(c)
+		var ue *config.UsageError
+		var mb *pgcluster.MissingBinariesError
+		switch {
+		case errors.As(err, &ue):
+			return cli.Exit(err.Error(), 2)
+		case errors.As(err, &mb):
+			return cli.Exit(err.Error(), 1)
+		}
+		return err
+	}
 }
 
 var logFlags = []cli.Flag{
@@ -134,7 +157,7 @@ func versionCommand() *cli.Command {
 		Name:  "version",
 		Usage: "print cairn's version and the schema version it migrates to",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "cairn %s (schema %d)\n", cairnVersion(), latestMigration())
+			fmt.Fprintf(c.App.Writer, "cairn %s (schema %d)\n", cairnVersion(), migrations.Latest())
 			return nil
 		},
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/embed"
 	"github.com/cairn-mcp/cairn/internal/progress"
@@ -81,7 +82,7 @@ func reindex(c *cli.Context) error {
 		return err
 	}
 	defer pool.Close()
-	if err := prepareSchema(ctx, pool, true, slog.Default()); err != nil {
+	if err := backend.PrepareSchema(ctx, pool, true, slog.Default()); err != nil {
 		return err
 	}
 	store := knowledge.New(pool, knowledge.Options{})

@@ -30,6 +30,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-mcp/cairn/internal/testdb"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // repoRoot is the module's root, where the Dockerfile is and where `docker build .` runs.
@@ -783,7 +784,7 @@ func TestStaticBinary(t *testing.T) {
 	t.Logf("static binary: %s, %.1f MB, %s %s, built in %s", bin, float64(st.Size())/1e6, f.Class, f.Machine, staticBuild.took.Round(time.Second))
 
 	r := runBin(t, bin, nil, "version")
-	if want := fmt.Sprintf("cairn %s (schema %d)", version, latestMigration()); r.Code != 0 || strings.TrimSpace(r.Stdout) != want {
+	if want := fmt.Sprintf("cairn %s (schema %d)", version, migrations.Latest()); r.Code != 0 || strings.TrimSpace(r.Stdout) != want {
 		t.Errorf("static cairn version: exit %d, %q; want %q (-X main.version from the Dockerfile's ldflags)", r.Code, r.Stdout, want)
 	}
 	df := readDockerfile(t)
