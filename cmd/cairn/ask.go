@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/client"
 	"github.com/cairn-mcp/cairn/internal/assistant"
+	"github.com/cairn-mcp/cairn/internal/cliargs"
 )
 
 // exitNotConsulted is ask's exit code for an answer the model gave without calling any tool; the
@@ -66,12 +66,9 @@ Examples:
 }
 
 func ask(c *cli.Context) error {
-	pos, err := interspersed(c)
-	if errors.Is(err, errHelp) {
-		return showHelp(c)
-	}
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%v (see `cairn ask --help`)", err), 2)
+	pos, help, err := cliargs.Positional(c)
+	if help || err != nil {
+		return err
 	}
 	question := strings.TrimSpace(strings.Join(pos, " "))
 	if question == "" {

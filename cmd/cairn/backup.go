@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/internal/backup"
+	"github.com/cairn-mcp/cairn/internal/cliargs"
 	"github.com/cairn-mcp/cairn/internal/config"
 )
 
@@ -115,20 +115,12 @@ Example:
 // archiveArg returns the one archive a command takes, with its flags allowed after it as people
 // type them (`cairn restore x.dump --clean`); "" when it showed the help instead.
 func archiveArg(c *cli.Context) (string, error) {
-	pos, err := interspersed(c)
-	if errors.Is(err, errHelp) {
-		return "", showHelp(c)
-	}
-	name := "cairn"
-	for i := len(c.Lineage()) - 1; i >= 0; i-- { // the root first
-		if cmd := c.Lineage()[i].Command; cmd != nil && cmd.Name != "" && cmd.Name != c.App.Name {
-			name += " " + cmd.Name
-		}
-	}
-	if err != nil {
-		return "", cli.Exit(fmt.Sprintf("%v (see `%s --help`)", err, name), 2)
+	pos, help, err := cliargs.Positional(c)
+	if help || err != nil {
+		return "", err
 	}
 	if len(pos) != 1 {
+		name := cliargs.FullName(c)
 		return "", cli.Exit(fmt.Sprintf("%s takes one archive, got %d arguments (see `%s --help`)", name, len(pos), name), 2)
 	}
 	return pos[0], nil

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-mcp/cairn/client"
+	"github.com/cairn-mcp/cairn/internal/cliargs"
+	"github.com/cairn-mcp/cairn/internal/logging"
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/mcp"
 )
@@ -76,12 +76,9 @@ func callEmbedFlags() []cli.Flag {
 }
 
 func call(c *cli.Context) error {
-	pos, err := interspersed(c)
-	if errors.Is(err, errHelp) {
-		return showHelp(c)
-	}
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%v (see `cairn call --help`)", err), 2)
+	pos, help, err := cliargs.Positional(c)
+	if help || err != nil {
+		return err
 	}
 	list := c.Bool("list")
 	var tool string
@@ -94,7 +91,11 @@ func call(c *cli.Context) error {
 	case !list:
 		tool, pairs = pos[0], pos[1:]
 	}
-	quietLogs(c)
+	if !c.IsSet("log-level") {
+		// The start-up messages of a one-shot command (migrations, the embedder chosen) would
+		// bury its output; an explicit --log-level (or CAIRN_LOG_LEVEL) still has them.
+		slog.SetDefault(slog.New(logging.MinLevel{Handler: slog.Default().Handler(), Min: slog.LevelWarn}))
+	}
 	var args json.RawMessage
 	if !list {
 		if args, err = client.Arguments(c.String("json"), c.IsSet("json"), pairs, os.Stdin); err != nil {
@@ -164,81 +165,4 @@ func inProcessSession(c *cli.Context) (*client.Session, error) {
 	}
 	return client.InProcess(c.Context, client.InProcessOptions{Config: cfg, DataDir: c.String("data-dir"), Permissions: perms,
 		Knowledge: ko, Version: cairnVersion()})
-}
-
-// showHelp prints the command's help, as --help before the arguments would.
-func showHelp(c *cli.Context) error {
-	// The help of a command is looked up among its parent's commands.
-	if l := c.Lineage(); len(l) > 1 {
-		return cli.ShowCommandHelp(l[1], c.Command.Name)
-	}
-	return cli.ShowSubcommandHelp(c)
-}
-
-// quietLogs drops log messages below warn unless --log-level (or CAIRN_LOG_LEVEL) was given:
-// the start-up messages of a one-shot command (migrations, the embedder chosen) would bury its
-// output.
-func quietLogs(c *cli.Context) {
-	if !c.IsSet("log-level") {
-		slog.SetDefault(slog.New(minLevel{slog.Default().Handler(), slog.LevelWarn}))
-	}
-}
-
-// minLevel passes on only the records at or above a level.
-type minLevel struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
-}
-
-// errHelp is interspersed's answer to a --help after the arguments.
-var errHelp = errors.New("help requested")
-
-// interspersed returns the command's arguments and applies the flags found among them:
-// urfave/cli stops reading flags at the first argument, and `cairn call query --url …` or
-// `cairn ask "…" --model m` are how people type. A lone "-" is an argument; "--" ends the flags.
-func interspersed(c *cli.Context) ([]string, error) {
-	var pos []string
-	args := c.Args().Slice()
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return append(pos, args[i+1:]...), nil
-		}
-		if len(a) < 2 || a[0] != '-' {
-			pos = append(pos, a)
-			continue
-		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name == "help" || name == "h" {
-			return nil, errHelp
-		}
-		var f cli.Flag
-		for _, cf := range c.Command.Flags {
-			if slices.Contains(cf.Names(), name) {
-				f = cf
-				break
-			}
-		}
-		if f == nil {
-			return nil, fmt.Errorf("flag provided but not defined: %s", a)
-		}
-		if !hasValue {
-			if _, ok := f.(*cli.BoolFlag); ok {
-				value = "true"
-			} else if i+1 < len(args) {
-				i++
-				value = args[i]
-			} else {
-				return nil, fmt.Errorf("flag needs an argument: %s", a)
-			}
-		}
-		if err := c.Set(name, value); err != nil {
-			return nil, fmt.Errorf("invalid value %q for flag %s: %v", value, a, err)
-		}
-	}
-	return pos, nil
 }

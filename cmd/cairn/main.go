@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/logging"
 	"github.com/cairn-mcp/cairn/internal/pgcluster"
 	"github.com/cairn-mcp/cairn/migrations"
 	"github.com/urfave/cli/v2"
@@ -134,21 +135,11 @@ var logFlags = []cli.Flag{
 }
 
 func setupLogging(c *cli.Context) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return cli.Exit(fmt.Sprintf("--log-level %q: use debug, info, warn or error", c.String("log-level")), 2)
+	log, err := logging.New(os.Stderr, c.String("log-level"), c.String("log-format"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	switch c.String("log-format") {
-	case "text":
-		h = slog.NewTextHandler(os.Stderr, opts)
-	case "json":
-		h = slog.NewJSONHandler(os.Stderr, opts)
-	default:
-		return cli.Exit(fmt.Sprintf("--log-format %q: use text or json", c.String("log-format")), 2)
-	}
-	slog.SetDefault(slog.New(h))
+	slog.SetDefault(log)
 	return nil
 }
 
