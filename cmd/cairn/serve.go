@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -178,76 +176,25 @@ func serve(c *cli.Context) error {
 	debug.SetGCPercent(gc)
 	defer srv.Close() // deferred after bg.Close, so it runs first: the subscription listener lets go before the pool closes
 
-	// The transport is served while the database is connected to, checked and migrated: a client
-	// that spawns cairn has its initialize answered at once, its calls wait for the start, and a
-	// start that fails ends the process with its error.
-	ctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	startCtx, stopStart := context.WithCancel(ctx)
-	started := make(chan struct{})
-	go func() {
-		defer close(started)
-		err := bg.Start(startCtx, c.Context)
-		about := mo.About
-		about.Embedder = bg.Knowledge.Choice
-		if err = srv.Start(startCtx, bg.Knowledge.Store, about, err); err != nil {
-			fail(startError{err})
-			return
-		}
-		// For a person starting it over HTTP: where it serves and how to connect, as GET / says
-		// too (JSON logs go to a collector, not a person).
-		if ln != nil && c.String("log-format") != "json" {
-			fmt.Fprint(os.Stderr, "\n"+about.Text("http://"+ln.Addr().String())+"\n")
-		}
-	}()
-	// Deferred after bg.Close, so it runs first: once the transport is done, the start is given
-	// up if it is still going, and jobs in flight finish while the pools are still open.
-	defer func() {
-		stopStart()
-		<-started
-		bg.StopJobs()
-	}()
-
-	if cfg.Transport == config.TransportStdio {
+	// Deferred after bg.Close, so it runs first: jobs in flight finish while the pools are open.
+	defer bg.StopJobs()
+	if ln == nil {
 		log.Info("serving MCP over stdio", "version", cairnVersion(), "read_only", cfg.ReadOnly)
 		if term.IsTerminal(int(os.Stdin.Fd())) {
 			fmt.Fprint(os.Stderr, stdioHint)
 		}
-		err := srv.ServeStdio(ctx)
-		if ctx.Err() == nil {
-			// The client went away (or there was none): a start still going has a few seconds
-			// to say whether it failed, so that a wrong setting does not exit 0.
-			select {
-			case <-started:
-			case <-time.After(5 * time.Second):
-			}
-		}
-		if err := startFailure(ctx); err != nil {
-			return err
-		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("stdio transport: %w", err)
-		}
-		return nil
 	}
-	if err := srv.ServeListener(ctx, ln); err != nil {
+	return srv.Serve(ctx, ln, func(ctx context.Context) error {
+		err := bg.Start(ctx, c.Context)
+		about := mo.About
+		about.Embedder = bg.Knowledge.Choice
+		if err = srv.Start(ctx, bg.Knowledge.Store, about, err); err == nil && ln != nil && c.String("log-format") != "json" {
+			// For a person starting it over HTTP: where it serves and how to connect, as GET /
+			// says too (JSON logs go to a collector, not a person).
+			fmt.Fprint(os.Stderr, "\n"+about.Text("http://"+ln.Addr().String())+"\n")
+		}
 		return err
-	}
-	return startFailure(ctx)
-}
-
-// startError is why a start failed (serve's fail).
-type startError struct{ error }
-
-func (e startError) Unwrap() error { return e.error }
-
-// startFailure is why ctx ended if the start failed, else nil.
-func startFailure(ctx context.Context) error {
-	var se startError
-	if errors.As(context.Cause(ctx), &se) {
-		return se.error
-	}
-	return nil
+	})
 }
 
 // stdioHint is what serve says when a person, not an MCP client, started it over stdio.
