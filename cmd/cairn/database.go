@@ -128,13 +128,11 @@ func dbCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					w := c.App.Writer
-					fmt.Fprintf(w, "data dir:     %s\ninitialized:  %t\nrunning:      %t\n", st.DataDir, st.Initialized, st.Running)
-					if st.Running {
-						fmt.Fprintf(w, "pid:          %d\nversion:      %s\npgvector:     %t\nconnect:      %s\n", st.PID, st.Version, st.VectorAvailable, st.ConnString)
-						return nil
+					st.WriteText(c.App.Writer)
+					if !st.Running {
+						return cli.Exit("", 3)
 					}
-					return cli.Exit("", 3)
+					return nil
 				},
 			},
 		},
