@@ -69,7 +69,7 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 	}
 	spc, err := cfg.SystemPoolConfig()
 	if err != nil {
-		return nil, &config.UsageError{err}
+		return nil, &config.UsageError{Err: err}
 	}
 	pool, err := db.OpenLazy(ctx, pc)
 	if err != nil {

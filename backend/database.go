@@ -40,7 +40,7 @@ func PoolConfig(ctx context.Context, cfg *config.Config, dataDir string, log *sl
 	}
 	pc, err := cfg.PoolConfig()
 	if err != nil {
-		return nil, &config.UsageError{err}
+		return nil, &config.UsageError{Err: err}
 	}
 	return pc, nil
 }

@@ -53,7 +53,7 @@ func OpenKnowledge(ctx context.Context, pool *pgxpool.Pool, o KnowledgeOptions) 
 	eo := o.Embed.ForColumns(dims)
 	e, choice, err := embed.Choose(ctx, eo)
 	if err != nil {
-		return Knowledge{}, &config.UsageError{err}
+		return Knowledge{}, &config.UsageError{Err: err}
 	}
 	choice.Log(log, e)
 	// One view of each Ollama model's health for all this process embeds with it.

@@ -52,7 +52,7 @@ func Remote(ctx context.Context, endpoint string, sse bool, token, version strin
 	}
 	cs, err := newClient(version).Connect(ctx, tr, nil)
 	if err == nil {
-		return &Session{ClientSession: cs, closers: []func(){func() { cs.Close() }}}, nil
+		return &Session{ClientSession: cs, closers: []func(){func() { _ = cs.Close() }}}, nil
 	}
 	switch st := int(rt.refused.Load()); {
 	case st != 0 && token == "":

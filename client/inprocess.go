@@ -61,12 +61,15 @@ func InProcess(ctx context.Context, o InProcessOptions) (s *Session, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("start the in-process MCP server: %w", err)
 	}
-	s.closers = append(s.closers, func() { ss.Close(); ss.Wait() })
+	s.closers = append(s.closers, func() {
+		_ = ss.Close()
+		_ = ss.Wait() // how the session ended does not matter, only that it did
+	})
 	cs, err := newClient(o.Version).Connect(ctx, ct, nil)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the in-process MCP server: %w", err)
 	}
-	s.closers = append(s.closers, func() { cs.Close() })
+	s.closers = append(s.closers, func() { _ = cs.Close() })
 	s.ClientSession = cs
 	return s, nil
 }

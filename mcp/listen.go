@@ -86,7 +86,7 @@ func ListenOps(addr, flag, what string, cfg *config.Config, log *slog.Logger) (O
 // cairn's other HTTP servers.
 func ServeOps(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go hs.Serve(ln)
+	go func() { _ = hs.Serve(ln) }() // it returns when ctx closes it
 	context.AfterFunc(ctx, func() { hs.Close() })
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -140,12 +139,11 @@ func call(c *cli.Context) error {
 	if res.IsError {
 		return cli.Exit(strings.TrimSpace(string(out)), 1)
 	}
-	w := c.App.Writer
-	w.Write(out)
 	if len(out) > 0 && out[len(out)-1] != '\n' {
-		io.WriteString(w, "\n")
+		out = append(out, '\n')
 	}
-	return nil
+	_, err = c.App.Writer.Write(out)
+	return err
 }
 
 // inProcessSession connects to cairn's MCP server built in this process on the configured
