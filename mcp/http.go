@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/db"
+	"github.com/cairn-mcp/cairn/internal/logging"
 )
 
 // Handler serves MCP over HTTP: Streamable HTTP at /mcp, SSE at /sse, Prometheus metrics at
@@ -34,7 +35,7 @@ func (s *Server) Handler() http.Handler {
 	// (docs/BENCHMARKS.md), as no tool sends notifications while it runs; subscriptions/listen,
 	// which does, stays an event stream (the SDK sees to that).
 	streamable := sdk.NewStreamableHTTPHandler(get, &sdk.StreamableHTTPOptions{Stateless: true, JSONResponse: true,
-		Logger: slog.New(quietHandler{s.log.Handler(), slog.LevelWarn})})
+		Logger: slog.New(logging.MinLevel{Handler: s.log.Handler(), Min: slog.LevelWarn})})
 	sse := sdk.NewSSEHandler(get, nil)
 	v := s.verifier()
 

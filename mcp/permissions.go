@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os/user"
@@ -450,4 +451,21 @@ func (a *access) checkStatement(ctx context.Context, call *callState, st *sqlgua
 	}
 	ps.What = st.Command
 	return a.set.Check(call.caller.role, call.tool, ps)
+}
+
+// LoadPermissions loads the permissions file the configuration names (nil without one) against
+// cairn's tools, and checks that cfg.Role is one of its roles: a bad file stops cairn before it
+// connects, with every problem listed.
+func LoadPermissions(cfg *config.Config) (*permissions.Set, error) {
+	if cfg.PermissionsFile == "" {
+		return nil, nil
+	}
+	set, err := permissions.Load(cfg.PermissionsFile, KnownTools())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Role != "" && !set.HasRole(cfg.Role) {
+		return nil, fmt.Errorf("--role %q is not a role of the permissions file %s (roles: %s)", cfg.Role, cfg.PermissionsFile, strings.Join(set.Roles(), ", "))
+	}
+	return set, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
+	"github.com/cairn-mcp/cairn/internal/logging"
 	"github.com/cairn-mcp/cairn/internal/permissions"
 	"github.com/cairn-mcp/cairn/knowledge"
 	"github.com/cairn-mcp/cairn/sqlexec"
@@ -136,7 +137,9 @@ func New(opts Options) *Server {
 	}
 	sopts := &sdk.ServerOptions{
 		Instructions: instructions(opts.Config),
-		Logger:       slog.New(quietHandler{opts.Logger.Handler(), slog.LevelWarn}),
+		// The SDK logs every session's start and end at info, which for stateless HTTP is every
+		// request.
+		Logger: slog.New(logging.MinLevel{Handler: opts.Logger.Handler(), Min: slog.LevelWarn}),
 	}
 	sopts.CompletionHandler = s.complete
 	if s.cfg.HasToolset("checkpoint") {
@@ -235,15 +238,4 @@ func (s *Server) SDK() *sdk.Server { return s.srv }
 // ServeStdio serves one session over stdin/stdout until the client disconnects or ctx ends.
 func (s *Server) ServeStdio(ctx context.Context) error {
 	return s.srv.Run(ctx, &sdk.StdioTransport{})
-}
-
-// quietHandler passes on only records at or above a level: the SDK logs every session's start
-// and end at info, which for stateless HTTP is every request.
-type quietHandler struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
 }

@@ -109,3 +109,15 @@ func (s *Server) aboutNow() About {
 	}
 	return About{Version: s.opts.Version}
 }
+
+// Start ends a pending server's start once the database has answered: it makes the SQL runner
+// on the server's pool and lets the calls through with kg (nil: a store without an embedder)
+// and about. With err set (the start failed) the calls fail with it, which Start returns.
+func (s *Server) Start(ctx context.Context, kg *knowledge.Store, about About, err error) error {
+	var run *sqlexec.Runner
+	if err == nil {
+		run, err = sqlexec.New(ctx, s.pool, sqlexec.Options{MaxRows: s.cfg.MaxRows, MaxResultBytes: s.cfg.MaxResultBytes, ReadOnly: s.cfg.ReadOnly, Logger: s.log})
+	}
+	s.Started(Started{Runner: run, Knowledge: kg, About: about}, err)
+	return err
+}

@@ -2,31 +2,22 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/ollama/ollama/api"
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/client"
 	"github.com/cairn-mcp/cairn/internal/assistant"
+	"github.com/cairn-mcp/cairn/internal/cliargs"
 )
-
-// defaultChatModel is the Ollama model `cairn ask` uses unless told otherwise: small, local,
-// and able to call tools.
-const defaultChatModel = "llama3.1"
 
 // exitNotConsulted is ask's exit code for an answer the model gave without calling any tool; the
 // others are 0 (answered using cairn's tools), 1 (error) and 2 (usage).
@@ -34,7 +25,7 @@ const exitNotConsulted = 3
 
 func askCommand() *cli.Command {
 	flags := slices.Concat([]cli.Flag{
-		&cli.StringFlag{Name: "model", Value: defaultChatModel, EnvVars: []string{"CAIRN_CHAT_MODEL"}, Usage: "Ollama chat model; it must support tool calling"},
+		&cli.StringFlag{Name: "model", Value: assistant.DefaultModel, EnvVars: []string{"CAIRN_CHAT_MODEL"}, Usage: "Ollama chat model; it must support tool calling"},
 		&cli.StringFlag{Name: "ollama-host", EnvVars: []string{"OLLAMA_HOST"}, Usage: "Ollama's address, read as Ollama reads it (default http://127.0.0.1:11434)"},
 		&cli.BoolFlag{Name: "allow-writes", Usage: "offer the model the tools that write too, on a writable server (otherwise the read-only tools only, on a --read-only server)"},
 		&cli.DurationFlag{Name: "timeout", Value: 5 * time.Minute, Usage: "longest the whole question may take"},
@@ -52,7 +43,7 @@ tools, cairn runs them and hands the results back, until the model answers. Prin
 made (name, arguments, ok or error, the start of the result), then the answer. Flags may come
 before or after the question.
 
-The model is --model / CAIRN_CHAT_MODEL (default ` + defaultChatModel + `; any Ollama model with tool calling,
+The model is --model / CAIRN_CHAT_MODEL (default ` + assistant.DefaultModel + `; any Ollama model with tool calling,
 e.g. qwen2.5, mistral-nemo), on --ollama-host / OLLAMA_HOST. Only the read-only tools are offered
 unless --allow-writes, which keeps the prompt small. A model that answers without calling any
 tool is asked once more to use them.
@@ -75,12 +66,9 @@ Examples:
 }
 
 func ask(c *cli.Context) error {
-	pos, err := interspersed(c)
-	if errors.Is(err, errHelp) {
-		return showHelp(c)
-	}
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%v (see `cairn ask --help`)", err), 2)
+	pos, help, err := cliargs.Positional(c)
+	if help || err != nil {
+		return err
 	}
 	question := strings.TrimSpace(strings.Join(pos, " "))
 	if question == "" {
@@ -91,9 +79,9 @@ func ask(c *cli.Context) error {
 	}
 	model := strings.TrimSpace(c.String("model"))
 	if model == "" {
-		return cli.Exit("--model: name an Ollama chat model, e.g. "+defaultChatModel, 2)
+		return cli.Exit("--model: name an Ollama chat model, e.g. "+assistant.DefaultModel, 2)
 	}
-	host := ollamaURL(c.String("ollama-host"))
+	host := assistant.OllamaURL(c.String("ollama-host"))
 
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
@@ -101,12 +89,12 @@ func ask(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
-	defer closeSubprocess(cs)
+	defer cs.Close()
 
 	ans, err := assistant.Ask(ctx, assistant.Options{
 		Model:       model,
 		Chat:        api.NewClient(host, &http.Client{}),
-		Session:     cs,
+		Session:     cs.ClientSession,
 		AllowWrites: c.Bool("allow-writes"),
 		MaxSteps:    c.Int("max-steps"),
 		CallTimeout: c.Duration("call-timeout"),
@@ -116,7 +104,7 @@ func ask(c *cli.Context) error {
 	if err != nil {
 		// What the model did before it failed is worth seeing.
 		if len(ans.ToolCalls) > 0 {
-			if perr := printAnswer(w, ans, c.Bool("json"), false); perr != nil {
+			if perr := ans.Write(w, c.Bool("json"), false); perr != nil {
 				return perr
 			}
 		}
@@ -126,9 +114,9 @@ func ask(c *cli.Context) error {
 		case ctx.Err() != nil:
 			return cli.Exit(fmt.Sprintf("no answer within --timeout %s", c.Duration("timeout")), 1)
 		}
-		return cli.Exit(chatError(err, model, host), 1)
+		return cli.Exit(assistant.Explain(err, model, host), 1)
 	}
-	if err := printAnswer(w, ans, c.Bool("json"), true); err != nil {
+	if err := ans.Write(w, c.Bool("json"), true); err != nil {
 		return err
 	}
 	if !ans.Consulted() {
@@ -137,14 +125,10 @@ func ask(c *cli.Context) error {
 	return nil
 }
 
-// serveSubprocess starts `cairn serve` over stdio, as an MCP client of its own would, and
-// connects to it. The database settings given to ask reach it through its environment rather
-// than its command line, where any local user could read a password in a URL.
-func serveSubprocess(ctx context.Context, c *cli.Context) (*sdk.ClientSession, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the cairn binary to start `cairn serve`: %w", err)
-	}
+// serveSubprocess starts `cairn serve` over stdio and connects to it. The database settings
+// given to ask reach it through its environment rather than its command line, where any local
+// user could read a password in a URL.
+func serveSubprocess(ctx context.Context, c *cli.Context) (*client.Session, error) {
 	env := os.Environ()
 	for _, f := range dbFlags {
 		name := f.Names()[0]
@@ -165,106 +149,6 @@ func serveSubprocess(ctx context.Context, c *cli.Context) (*sdk.ClientSession, e
 		level = c.String("log-level")
 	}
 	env = append(env, "CAIRN_LOG_LEVEL="+level, "CAIRN_LOG_FORMAT="+c.String("log-format"))
-	cmd := exec.Command(exe, "serve", "--transport", "stdio", "--read-only="+strconv.FormatBool(!c.Bool("allow-writes")))
-	cmd.Env = env
-	cmd.Stderr = c.App.ErrWriter
-	if cmd.Stderr == nil {
-		cmd.Stderr = os.Stderr
-	}
-	// Close ends the session by closing the server's stdin, waits TerminateDuration for it to
-	// exit, then sends SIGTERM and at last SIGKILL.
-	cs, err := newClient().Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: 15 * time.Second}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("start `cairn serve` and connect to it: %v (its messages, if any, are above)", err)
-	}
-	return cs, nil
-}
-
-// closeSubprocess ends the session and waits for the server to exit.
-func closeSubprocess(cs *sdk.ClientSession) {
-	if err := cs.Close(); err != nil {
-		slog.Debug("cairn serve subprocess did not exit cleanly", "err", err)
-	}
-}
-
-// printAnswer writes the answer as JSON, or as the tool calls followed by the answer text (the
-// latter left out when withText is false: there is none).
-func printAnswer(w io.Writer, ans *assistant.Answer, asJSON, withText bool) error {
-	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ans)
-	}
-	printToolCalls(w, ans.ToolCalls)
-	if !withText {
-		return nil
-	}
-	if len(ans.ToolCalls) > 0 {
-		fmt.Fprintln(w)
-	}
-	_, err := fmt.Fprintln(w, strings.TrimSpace(ans.Answer))
-	return err
-}
-
-// printToolCalls writes each call with its arguments, whether it succeeded, and the start of
-// its result on one line.
-func printToolCalls(w io.Writer, calls []assistant.ToolCall) {
-	for _, tc := range calls {
-		fmt.Fprintf(w, "→ %s %s\n", tc.Name, tc.Arguments)
-		status := "ok"
-		if tc.IsError {
-			status = "error"
-		}
-		fmt.Fprintf(w, "  %s: %s\n", status, abbreviate(strings.Join(strings.Fields(tc.Result), " "), 160))
-	}
-}
-
-// chatError says what to do about a failure to get an answer.
-func chatError(err error, model string, host *url.URL) string {
-	var se api.StatusError
-	var ne net.Error
-	var oe *net.OpError
-	switch {
-	case errors.As(err, &se) && se.StatusCode == http.StatusNotFound:
-		return fmt.Sprintf("Ollama at %s does not have the model %q: pull it (`ollama pull %s`) or choose another with --model / CAIRN_CHAT_MODEL", host, model, model)
-	case errors.As(err, &se) && strings.Contains(se.ErrorMessage, "does not support tools"):
-		return fmt.Sprintf("the model %q cannot call tools: choose one that can with --model (e.g. %s, qwen2.5)", model, defaultChatModel)
-	case errors.As(err, &oe) && oe.Op == "dial", errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("Ollama is not answering at %s: start it (`ollama serve`) or point --ollama-host / OLLAMA_HOST at it (%v)", host, err)
-	}
-	return err.Error()
-}
-
-// ollamaURL reads Ollama's address as Ollama itself reads OLLAMA_HOST (envconfig.Host): the
-// scheme defaults to http, the port to 11434 (80 or 443 with an explicit scheme), the host to
-// 127.0.0.1.
-func ollamaURL(s string) *url.URL {
-	defaultPort := "11434"
-	s = strings.TrimSpace(s)
-	scheme, hostport, ok := strings.Cut(s, "://")
-	switch {
-	case !ok:
-		scheme, hostport = "http", s
-		if s == "ollama.com" {
-			scheme, hostport = "https", "ollama.com:443"
-		}
-	case scheme == "http":
-		defaultPort = "80"
-	case scheme == "https":
-		defaultPort = "443"
-	}
-	hostport, path, _ := strings.Cut(hostport, "/")
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		host, port = "127.0.0.1", defaultPort
-		if ip := net.ParseIP(strings.Trim(hostport, "[]")); ip != nil {
-			host = ip.String()
-		} else if hostport != "" {
-			host = hostport
-		}
-	}
-	if n, err := strconv.ParseInt(port, 10, 32); err != nil || n > 65535 || n < 0 {
-		port = defaultPort
-	}
-	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port), Path: path}
+	return client.Subprocess(ctx, client.SubprocessOptions{Env: env, Stderr: c.App.ErrWriter, Version: cairnVersion(),
+		Args: []string{"serve", "--transport", "stdio", "--read-only=" + strconv.FormatBool(!c.Bool("allow-writes"))}})
 }

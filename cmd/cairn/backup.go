@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,7 +9,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/internal/backup"
+	"github.com/cairn-mcp/cairn/internal/cliargs"
 	"github.com/cairn-mcp/cairn/internal/config"
 )
 
@@ -71,18 +71,9 @@ func runBackup(c *cli.Context) error {
 		return err
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(m)
+		return writeJSON(c.App.Writer, m)
 	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "archive:   %s (%d bytes, sha256 %s)\n", out, m.Size, m.SHA256)
-	fmt.Fprintf(w, "manifest:  %s\n", out+backup.ManifestSuffix)
-	fmt.Fprintf(w, "database:  %s, schema %s (cairn schema %d, River %d), PostgreSQL %s\n", m.Database, m.Schema, m.CairnSchema, m.RiverSchema, m.ServerVersion)
-	fmt.Fprintf(w, "tables:    %d (%d rows)\n", len(m.Tables), m.Rows())
-	if c.Bool("verify") {
-		fmt.Fprintln(w, "verified:  restored into a scratch database; every table's row count matches")
-	}
+	m.WriteSummary(c.App.Writer, out, c.Bool("verify"))
 	return nil
 }
 
@@ -124,20 +115,12 @@ Example:
 // archiveArg returns the one archive a command takes, with its flags allowed after it as people
 // type them (`cairn restore x.dump --clean`); "" when it showed the help instead.
 func archiveArg(c *cli.Context) (string, error) {
-	pos, err := interspersed(c)
-	if errors.Is(err, errHelp) {
-		return "", showHelp(c)
-	}
-	name := "cairn"
-	for i := len(c.Lineage()) - 1; i >= 0; i-- { // the root first
-		if cmd := c.Lineage()[i].Command; cmd != nil && cmd.Name != "" && cmd.Name != c.App.Name {
-			name += " " + cmd.Name
-		}
-	}
-	if err != nil {
-		return "", cli.Exit(fmt.Sprintf("%v (see `%s --help`)", err, name), 2)
+	pos, help, err := cliargs.Positional(c)
+	if help || err != nil {
+		return "", err
 	}
 	if len(pos) != 1 {
+		name := cliargs.FullName(c)
 		return "", cli.Exit(fmt.Sprintf("%s takes one archive, got %d arguments (see `%s --help`)", name, len(pos), name), 2)
 	}
 	return pos[0], nil
@@ -146,16 +129,18 @@ func archiveArg(c *cli.Context) (string, error) {
 // openBackupDB opens the configured database (or the embedded cluster) and the connection
 // string pg_dump and pg_restore use for it.
 func openBackupDB(c *cli.Context) (*pgxpool.Pool, backup.Conn, error) {
-	return openWithClientConn(c, configFrom(c))
-}
-
-// openWithClientConn opens the database cfg names and the connection string for the client
-// programs: pool and programs must reach the same database.
-func openWithClientConn(c *cli.Context, cfg *config.Config) (*pgxpool.Pool, backup.Conn, error) {
+	cfg := configFrom(c)
 	if err := cfg.Normalize(); err != nil {
 		return nil, backup.Conn{}, cli.Exit(err.Error(), 2)
 	}
-	pool, err := connect(c.Context, c, cfg) // resolves cfg.DatabaseURL to the embedded cluster's if need be
+	return openWithClientConn(c, cfg, "")
+}
+
+// openWithClientConn opens the database cfg names (dbname of its server, unless "") and the
+// connection string for the client programs: pool and programs must reach the same database.
+func openWithClientConn(c *cli.Context, cfg *config.Config, dbname string) (*pgxpool.Pool, backup.Conn, error) {
+	// Connect resolves cfg.DatabaseURL to the embedded cluster's if need be.
+	pool, err := backend.Connect(c.Context, cfg, c.String("data-dir"), dbname)
 	if err != nil {
 		return nil, backup.Conn{}, err
 	}

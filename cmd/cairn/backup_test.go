@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/knowledge"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // backupSource is a migrated database (cairn's and River's tables, as `cairn migrate` leaves
@@ -158,7 +159,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	archive, m := makeBackup(t, src, dir)
 
 	// The manifest: versions, counts of every table, the checksum of the file on disk.
-	if m.CairnSchema != latestMigration() || m.RiverSchema == 0 || m.Schema != "public" || m.ServerVersionNum == 0 || m.PgDumpVersion == "" || m.Vector == "" {
+	if m.CairnSchema != migrations.Latest() || m.RiverSchema == 0 || m.Schema != "public" || m.ServerVersionNum == 0 || m.PgDumpVersion == "" || m.Vector == "" {
 		t.Errorf("manifest lacks facts: %+v", m)
 	}
 	if time.Since(m.CreatedAt) > 5*time.Minute {

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/internal/config"
-	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/pgcluster"
-	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/migrations"
 )
 
@@ -29,55 +26,8 @@ var dbFlags = []cli.Flag{
 
 // connect resolves where the database is (configured, or the embedded cluster, started if need
 // be) and opens the pool.
-func connect(ctx context.Context, c *cli.Context, cfg *config.Config) (*pgxpool.Pool, error) {
-	return connectTo(ctx, c, cfg, "")
-}
-
-// connectTo is connect to another database of the same server: dbname, unless it is "".
-func connectTo(ctx context.Context, c *cli.Context, cfg *config.Config, dbname string) (*pgxpool.Pool, error) {
-	pc, err := poolConfig(ctx, c, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if dbname != "" {
-		pc.ConnConfig.Database = dbname
-	}
-	return db.Open(ctx, pc)
-}
-
-// poolConfig is cfg's pool configuration; without a configured database it starts the embedded
-// cluster (if it is not running) and points cfg at it.
-func poolConfig(ctx context.Context, c *cli.Context, cfg *config.Config) (*pgxpool.Config, error) {
-	if !cfg.DatabaseConfigured() {
-		log := slog.Default()
-		cl, err := pgcluster.New(pgcluster.Options{DataDir: c.String("data-dir"), Logger: log})
-		if err != nil {
-			var mb *pgcluster.MissingBinariesError
-			if errors.As(err, &mb) {
-				return nil, cli.Exit(err.Error(), 1)
-			}
-			return nil, fmt.Errorf("embedded PostgreSQL: %w", err)
-		}
-		if err := cl.Start(ctx); err != nil {
-			return nil, fmt.Errorf("start embedded PostgreSQL in %s: %w", cl.DataDir(), err)
-		}
-		log.Info("no database configured (DATABASE_URL / PG*): using the embedded cluster", "data_dir", cl.DataDir())
-		cfg.DatabaseURL = cl.ConnString()
-	}
-	pc, err := cfg.PoolConfig()
-	if err != nil {
-		return nil, cli.Exit(err.Error(), 2)
-	}
-	return pc, nil
-}
-
-// embeddedDataDir is where the embedded cluster keeps its data, as --data-dir or the default.
-func embeddedDataDir(c *cli.Context) string {
-	cl, err := pgcluster.New(pgcluster.Options{DataDir: c.String("data-dir")})
-	if err != nil {
-		return c.String("data-dir")
-	}
-	return cl.DataDir()
+func connect(c *cli.Context, cfg *config.Config) (*pgxpool.Pool, error) {
+	return backend.Connect(c.Context, cfg, c.String("data-dir"), "")
 }
 
 // configFrom reads the settings shared by the database commands.
@@ -95,41 +45,6 @@ func configFrom(c *cli.Context) *config.Config {
 // noMigrateFlag is the --no-migrate of the commands that migrate at start (serve, worker).
 var noMigrateFlag = &cli.BoolFlag{Name: "no-migrate", EnvVars: []string{"CAIRN_NO_MIGRATE"}, Usage: "do not apply pending migrations at start"}
 
-func latestMigration() int { return migrations.Latest() }
-
-// migrateAll applies cairn's migrations, then River's (its job tables live in the same
-// database), and returns cairn's.
-func migrateAll(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]migrations.Migration, error) {
-	applied, err := migrations.Migrate(ctx, pool, log)
-	if err != nil {
-		return applied, err
-	}
-	return applied, jobs.Migrate(ctx, pool, log)
-}
-
-// prepareSchema migrates at start, or with --no-migrate only warns when a schema is behind.
-func prepareSchema(ctx context.Context, pool *pgxpool.Pool, noMigrate bool, log *slog.Logger) error {
-	if !noMigrate {
-		_, err := migrateAll(ctx, pool, log)
-		return err
-	}
-	v, err := migrations.Version(ctx, pool)
-	if err != nil {
-		return err
-	}
-	if v < migrations.Latest() {
-		log.Warn("database schema is behind this cairn; run `cairn migrate`", "database", v, "cairn", migrations.Latest())
-	}
-	pending, err := jobs.Pending(ctx, pool)
-	if err != nil {
-		return err
-	}
-	if len(pending) > 0 {
-		log.Warn("River's job tables are behind this cairn; run `cairn migrate`", "pending", pending)
-	}
-	return nil
-}
-
 // openDB connects with the database flags alone: what the one-shot commands (migrate, prune,
 // rebuild-projections) need.
 func openDB(c *cli.Context) (*pgxpool.Pool, error) {
@@ -137,7 +52,7 @@ func openDB(c *cli.Context) (*pgxpool.Pool, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, cli.Exit(err.Error(), 2)
 	}
-	return connect(c.Context, c, cfg)
+	return connect(c, cfg)
 }
 
 func migrateCommand() *cli.Command {
@@ -151,7 +66,7 @@ func migrateCommand() *cli.Command {
 				return err
 			}
 			defer pool.Close()
-			applied, err := migrateAll(c.Context, pool, slog.Default())
+			applied, err := backend.Migrate(c.Context, pool, slog.Default())
 			if err != nil {
 				return err
 			}
@@ -213,13 +128,11 @@ func dbCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					w := c.App.Writer
-					fmt.Fprintf(w, "data dir:     %s\ninitialized:  %t\nrunning:      %t\n", st.DataDir, st.Initialized, st.Running)
-					if st.Running {
-						fmt.Fprintf(w, "pid:          %d\nversion:      %s\npgvector:     %t\nconnect:      %s\n", st.PID, st.Version, st.VectorAvailable, st.ConnString)
-						return nil
+					st.WriteText(c.App.Writer)
+					if !st.Running {
+						return cli.Exit("", 3)
 					}
-					return cli.Exit("", 3)
+					return nil
 				},
 			},
 		},

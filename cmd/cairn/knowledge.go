@@ -1,14 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/internal/embed"
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/knowledge"
@@ -27,57 +26,12 @@ var embedFlags = []cli.Flag{
 	&cli.DurationFlag{Name: "embed-max-backoff", Value: jobs.DefaultEmbedMaxBackoff, EnvVars: []string{"CAIRN_EMBED_MAX_BACKOFF"}, Usage: "longest wait between two probes of a failing embedder (one probe at a time per process; embedding resumes as soon as one succeeds)"},
 }
 
-// openKnowledge builds the knowledge store with its embedder and a job queue. Without the
-// knowledge tables (no pgvector when cairn migrated) it returns a store that says so on every
-// call and no embedder.
-func openKnowledge(c *cli.Context, pool *pgxpool.Pool, opts jobs.Options) (*knowledge.Store, embed.Embedder, string, error) {
-	ctx := c.Context
-	log := slog.Default()
-	dims, err := knowledge.New(pool, knowledge.Options{}).ColumnDimensions(ctx, knowledge.KindEntity)
-	if errors.Is(err, knowledge.ErrUnavailable) {
-		log.Warn("knowledge graph unavailable: " + err.Error())
-		return knowledge.New(pool, knowledge.Options{Logger: log}), nil, "none: the knowledge graph needs pgvector", nil
-	}
-	if err != nil {
-		return nil, nil, "", err
-	}
+// knowledgeOptions reads the embedder flags for the knowledge graph (serve, worker, call).
+func knowledgeOptions(c *cli.Context, jo jobs.Options) (backend.KnowledgeOptions, error) {
 	if n := c.Int("embed-batch"); n < 1 || n > 2048 {
-		return nil, nil, "", cli.Exit(fmt.Sprintf("--embed-batch %d: use 1 to 2048", n), 2)
+		return backend.KnowledgeOptions{}, cli.Exit(fmt.Sprintf("--embed-batch %d: use 1 to 2048", n), 2)
 	}
-	eo := embedOptions(c).ForColumns(dims)
-	e, choice, err := embed.Choose(ctx, eo)
-	if err != nil {
-		return nil, nil, "", cli.Exit(err.Error(), 2)
-	}
-	choice.Log(log, e)
-	// One view of each Ollama model's health for all this process embeds with it.
-	guard := embed.GuardOptions{MaxInterval: c.Duration("embed-max-backoff"), Logger: log}
-	e = embed.Guarded(e, guard)
-	ins, err := jobs.NewInserter(pool, opts)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	// A kind whose vectors were made by another model than this process's (chosen by the first
-	// process to embed, or by `cairn reindex`) is embedded and searched with that model.
-	factory := func(i embed.Info) (embed.Embedder, error) {
-		fo := eo
-		fo.Provider, fo.Model, fo.Dimensions = i.Provider, i.Model, i.Dimensions
-		if i.Provider == embed.ProviderBuiltin {
-			return embed.NewBuiltin(i.Dimensions)
-		}
-		o, err := embed.NewOllama(fo)
-		if err != nil {
-			return nil, err
-		}
-		return embed.NewGuard(o, guard), nil
-	}
-	store := knowledge.New(pool, knowledge.Options{Queue: jobs.EmbedQueue{Client: ins}, Embedder: e, Factory: factory, Logger: log})
-	if n, err := store.RetryModelFailures(ctx); err != nil {
-		return nil, nil, "", err
-	} else if n > 0 {
-		log.Info("queued again the knowledge rows that failed for a model-level reason", "rows", n)
-	}
-	return store, e, choice.Describe(e), nil
+	return backend.KnowledgeOptions{Embed: embedOptions(c), MaxBackoff: c.Duration("embed-max-backoff"), Jobs: jo, Logger: slog.Default()}, nil
 }
 
 // embedOptions reads the embedder flags; ForColumns fits them to the graph's vector columns.
@@ -86,20 +40,17 @@ func embedOptions(c *cli.Context) embed.Options {
 		BatchSize: c.Int("embed-batch"), Timeout: c.Duration("embed-timeout"), LoadTimeout: loadTimeout(c), Logger: slog.Default()}
 }
 
-// addEmbedding registers the embed worker when the graph has an embedder.
-func addEmbedding(c *cli.Context, reg *jobs.Registry, store *knowledge.Store, e embed.Embedder) error {
-	if e == nil {
-		return nil
-	}
+// embeddingOptions reads the settings of the embed worker (serve, worker).
+func embeddingOptions(c *cli.Context) (jobs.EmbedOptions, error) {
 	sweep, backoff := c.Duration("embed-sweep"), c.Duration("embed-max-backoff")
 	if sweep <= 0 || backoff <= 0 {
-		return cli.Exit("--embed-sweep and --embed-max-backoff must be positive", 2)
+		return jobs.EmbedOptions{}, cli.Exit("--embed-sweep and --embed-max-backoff must be positive", 2)
 	}
 	if n := c.Int("embed-workers"); n < 1 || n > 100 {
-		return cli.Exit(fmt.Sprintf("--embed-workers %d: use 1 to 100", n), 2)
+		return jobs.EmbedOptions{}, cli.Exit(fmt.Sprintf("--embed-workers %d: use 1 to 100", n), 2)
 	}
-	return jobs.AddEmbedding(reg, store, jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff, Workers: c.Int("embed-workers"), CallTimeout: loadTimeout(c),
-		Pipeline: knowledge.EmbedOptions{Batch: c.Int("embed-batch")}, Logger: slog.Default()})
+	return jobs.EmbedOptions{Sweep: sweep, MaxBackoff: backoff, Workers: c.Int("embed-workers"), CallTimeout: loadTimeout(c),
+		Pipeline: knowledge.EmbedOptions{Batch: c.Int("embed-batch")}, Logger: slog.Default()}, nil
 }
 
 // loadTimeout is --embed-load-timeout, for the commands that have it (others take the default).

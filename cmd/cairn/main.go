@@ -14,6 +14,10 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/logging"
+	"github.com/cairn-mcp/cairn/internal/pgcluster"
+	"github.com/cairn-mcp/cairn/migrations"
 	"github.com/urfave/cli/v2"
 )
 
@@ -88,6 +92,9 @@ func commands() []*cli.Command {
 	all = func(cs []*cli.Command) {
 		for _, c := range cs {
 			c.OnUsageError = usageError
+			if c.Action != nil {
+				c.Action = exitCodes(c.Action)
+			}
 			all(c.Subcommands)
 		}
 	}
@@ -105,27 +112,34 @@ func usageError(c *cli.Context, err error, _ bool) error {
 	return cli.Exit(fmt.Sprintf("%v (see `%s --help`)", err, name), 2)
 }
 
+// exitCodes gives the errors of cairn's packages the CLI's exit codes: 2 for a setting that
+// cannot work, 1 with the message alone for missing PostgreSQL binaries (what to install).
+func exitCodes(action cli.ActionFunc) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		err := action(c)
+		var ue *config.UsageError
+		var mb *pgcluster.MissingBinariesError
+		switch {
+		case errors.As(err, &ue):
+			return cli.Exit(err.Error(), 2)
+		case errors.As(err, &mb):
+			return cli.Exit(err.Error(), 1)
+		}
+		return err
+	}
+}
+
 var logFlags = []cli.Flag{
 	&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"CAIRN_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 	&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"CAIRN_LOG_FORMAT"}, Usage: "text or json (logs go to stderr; stdout belongs to the stdio transport)"},
 }
 
 func setupLogging(c *cli.Context) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return cli.Exit(fmt.Sprintf("--log-level %q: use debug, info, warn or error", c.String("log-level")), 2)
+	log, err := logging.New(os.Stderr, c.String("log-level"), c.String("log-format"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler
-	switch c.String("log-format") {
-	case "text":
-		h = slog.NewTextHandler(os.Stderr, opts)
-	case "json":
-		h = slog.NewJSONHandler(os.Stderr, opts)
-	default:
-		return cli.Exit(fmt.Sprintf("--log-format %q: use text or json", c.String("log-format")), 2)
-	}
-	slog.SetDefault(slog.New(h))
+	slog.SetDefault(log)
 	return nil
 }
 
@@ -134,7 +148,7 @@ func versionCommand() *cli.Command {
 		Name:  "version",
 		Usage: "print cairn's version and the schema version it migrates to",
 		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "cairn %s (schema %d)\n", cairnVersion(), latestMigration())
+			fmt.Fprintf(c.App.Writer, "cairn %s (schema %d)\n", cairnVersion(), migrations.Latest())
 			return nil
 		},
 	}

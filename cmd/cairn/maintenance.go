@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-mcp/cairn/agents"
+	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/checkpoint"
 )
 
@@ -41,7 +42,7 @@ Examples:
 				return err
 			}
 			defer pool.Close()
-			if err := prepareSchema(c.Context, pool, true, slog.Default()); err != nil {
+			if err := backend.PrepareSchema(c.Context, pool, true, slog.Default()); err != nil {
 				return err
 			}
 			n, err := checkpoint.New(pool).Prune(c.Context, policy)
@@ -78,7 +79,7 @@ Example:
 				return err
 			}
 			defer pool.Close()
-			if err := prepareSchema(c.Context, pool, true, slog.Default()); err != nil {
+			if err := backend.PrepareSchema(c.Context, pool, true, slog.Default()); err != nil {
 				return err
 			}
 			n, err := checkpoint.New(pool).Rebuild(c.Context)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/embed"
 	"github.com/cairn-mcp/cairn/internal/progress"
@@ -81,7 +81,7 @@ func reindex(c *cli.Context) error {
 		return err
 	}
 	defer pool.Close()
-	if err := prepareSchema(ctx, pool, true, slog.Default()); err != nil {
+	if err := backend.PrepareSchema(ctx, pool, true, slog.Default()); err != nil {
 		return err
 	}
 	store := knowledge.New(pool, knowledge.Options{})
@@ -108,37 +108,22 @@ func reindex(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	bars := map[string]*progress.Bar{}
+	bars := progress.NewGroup(errOut, func(kind string) string { return "re-embedding " + kind + "s" }, progress.Items)
 	results, err := store.Reindex(ctx, knowledge.ReindexOptions{
-		Kinds: kinds, Embedder: emb, Batch: c.Int("batch"), Force: c.Bool("force"),
-		Progress: func(kind string, done, total int64) {
-			b, ok := bars[kind]
-			if !ok {
-				b = progress.New(errOut, "re-embedding "+kind+"s", total, progress.Items)
-				bars[kind] = b
-			}
-			b.SetTotal(total)
-			b.Set(done)
-		},
+		Kinds: kinds, Embedder: emb, Batch: c.Int("batch"), Force: c.Bool("force"), Progress: bars.Set,
 		Phase: func(kind, phase string) {
-			if b, ok := bars[kind]; ok && phase != "embedding" {
-				b.Done()
-			}
 			if phase != "embedding" {
+				bars.Done(kind)
 				fmt.Fprintf(errOut, "%s: %s\n", knowledge.Plural(kind), phase)
 			}
 		},
 	})
-	for _, b := range bars {
-		b.Done()
-	}
+	bars.DoneAll()
 	if err != nil {
 		return reindexError(err)
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"model": knowledge.ModelLabel(emb.Info()), "kinds": results})
+		return writeJSON(c.App.Writer, map[string]any{"model": knowledge.ModelLabel(emb.Info()), "kinds": results})
 	}
 	for _, r := range results {
 		switch {

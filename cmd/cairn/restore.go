@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/internal/backup"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
@@ -55,8 +55,8 @@ func runRestore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if latest := migrations.Latest(); m.CairnSchema > latest {
-		return fmt.Errorf("the archive's cairn schema is at migration %d but this cairn knows only up to %d: restore it with a cairn at least as new as %s, which made it", m.CairnSchema, latest, m.CairnVersion)
+	if err := m.CheckRestorable(); err != nil {
+		return err
 	}
 	pool, conn, err := openRestoreTarget(c)
 	if err != nil {
@@ -70,7 +70,7 @@ func runRestore(c *cli.Context) error {
 		return err
 	}
 	step("migrating")
-	if _, err := migrateAll(c.Context, pool, slog.Default()); err != nil {
+	if _, err := backend.Migrate(c.Context, pool, slog.Default()); err != nil {
 		return fmt.Errorf("restored, but migrating failed: %w", err)
 	}
 	v, err := migrations.Version(c.Context, pool)
@@ -89,34 +89,22 @@ func openRestoreTarget(c *cli.Context) (*pgxpool.Pool, backup.Conn, error) {
 	if into := c.String("into"); into != "" {
 		cfg.DatabaseURL, cfg.PasswordFile = into, ""
 	}
-	name := c.String("into-db")
-	if name == "" && !c.Bool("create") {
-		return openWithClientConn(c, cfg)
-	}
 	if err := cfg.Normalize(); err != nil {
 		return nil, backup.Conn{}, cli.Exit(err.Error(), 2)
 	}
+	name := c.String("into-db")
 	if c.Bool("create") {
 		if err := createDatabase(c, cfg, name); err != nil {
 			return nil, backup.Conn{}, err
 		}
 	}
-	pool, err := connectTo(c.Context, c, cfg, name)
-	if err != nil {
-		return nil, backup.Conn{}, err
-	}
-	conn, err := backup.NewConn(cfg.DatabaseURL, &pool.Config().ConnConfig.Config)
-	if err != nil {
-		pool.Close()
-		return nil, backup.Conn{}, cli.Exit(err.Error(), 2)
-	}
-	return pool, conn, nil
+	return openWithClientConn(c, cfg, name)
 }
 
 // createDatabase creates the target database (name, else the one cfg names) unless it exists,
 // from the server's maintenance database "postgres".
 func createDatabase(c *cli.Context, cfg *config.Config, name string) error {
-	admin, err := connectTo(c.Context, c, cfg, "postgres")
+	admin, err := backend.Connect(c.Context, cfg, c.String("data-dir"), "postgres")
 	if err != nil {
 		return err
 	}
@@ -128,16 +116,9 @@ func createDatabase(c *cli.Context, cfg *config.Config, name string) error {
 		}
 		name = pc.ConnConfig.Database
 	}
-	var exists bool
-	if err := admin.QueryRow(c.Context, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return fmt.Errorf("look for database %s: %w", name, err)
+	created, err := backup.CreateDatabase(c.Context, admin, name)
+	if created {
+		fmt.Fprintf(c.App.ErrWriter, "restore: created database %s\n", name)
 	}
-	if exists {
-		return nil
-	}
-	if _, err := admin.Exec(c.Context, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create database %s (--create needs a role that may create databases): %w", name, err)
-	}
-	fmt.Fprintf(c.App.ErrWriter, "restore: created database %s\n", name)
-	return nil
+	return err
 }

@@ -2,28 +2,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/cairn-mcp/cairn/internal/auth"
+	"github.com/cairn-mcp/cairn/backend"
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/db"
-	"github.com/cairn-mcp/cairn/internal/permissions"
-	"github.com/cairn-mcp/cairn/knowledge"
 	"github.com/cairn-mcp/cairn/mcp"
-	"github.com/cairn-mcp/cairn/sqlexec"
 )
 
 func serveCommand() *cli.Command {
@@ -113,52 +106,6 @@ func splitList(vals []string) []string {
 	return out
 }
 
-// serverSetup is what serve adds to the MCP server beyond the tools' configuration: who may call
-// and what each caller may do (none of it for stdio and in-process calls without a permissions
-// file), the limits per caller, the pools' metrics, and what GET / tells a person.
-type serverSetup struct {
-	perms     *permissions.Set
-	auth      *auth.Verifier
-	admission mcp.AdmissionOptions
-	poolWaits *db.PoolWaits
-	about     mcp.About
-}
-
-// newServer builds cairn's MCP server on pool (tool calls) and system (its own work, see
-// background), what serve serves and call calls. It answers initialize and the lists at once;
-// calls wait for startServer.
-func newServer(pool, system *pgxpool.Pool, cfg *config.Config, a serverSetup) *mcp.Server {
-	return mcp.New(mcp.Options{Config: cfg, Pool: pool, System: system, Logger: slog.Default(), Version: cairnVersion(),
-		Permissions: a.perms, Auth: a.auth, Admission: a.admission, PoolWaits: a.poolWaits, About: a.about, Pending: true})
-}
-
-// startServer gives srv what needs the database, once it answers (background.start), and lets
-// its calls through; with err set (the start failed) the calls fail with it.
-func startServer(ctx context.Context, srv *mcp.Server, pool *pgxpool.Pool, cfg *config.Config, kg *knowledge.Store, about mcp.About, err error) error {
-	var run *sqlexec.Runner
-	if err == nil {
-		run, err = sqlexec.New(ctx, pool, sqlexec.Options{MaxRows: cfg.MaxRows, MaxResultBytes: cfg.MaxResultBytes, ReadOnly: cfg.ReadOnly, Logger: slog.Default()})
-	}
-	srv.Started(mcp.Started{Runner: run, Knowledge: kg, About: about}, err)
-	return err
-}
-
-// loadPermissions loads the permissions file the configuration names (nil without one) and
-// checks that --role is one of its roles.
-func loadPermissions(cfg *config.Config) (*permissions.Set, error) {
-	if cfg.PermissionsFile == "" {
-		return nil, nil
-	}
-	set, err := permissions.Load(cfg.PermissionsFile, mcp.KnownTools())
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Role != "" && !set.HasRole(cfg.Role) {
-		return nil, fmt.Errorf("--role %q is not a role of the permissions file %s (roles: %s)", cfg.Role, cfg.PermissionsFile, strings.Join(set.Roles(), ", "))
-	}
-	return set, nil
-}
-
 func serve(c *cli.Context) error {
 	cfg := toolConfig(c)
 	cfg.Transport = c.String("transport")
@@ -179,147 +126,75 @@ func serve(c *cli.Context) error {
 	if err := cfg.Normalize(); err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	// A bad permissions file stops cairn before it connects, with every problem listed.
-	perms, err := loadPermissions(cfg)
+	ctx := c.Context
+	log := slog.Default()
+	perms, err := mcp.LoadPermissions(cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
 	if perms != nil {
-		slog.Info("permissions", "file", cfg.PermissionsFile, "roles", perms.Roles(), "role", cfg.Role, "default_role", perms.DefaultRole())
+		log.Info("permissions", "file", cfg.PermissionsFile, "roles", perms.Roles(), "role", cfg.Role, "default_role", perms.DefaultRole())
 	}
-	acc := serverSetup{perms: perms, admission: mcp.AdmissionOptions{MaxCalls: c.Int("max-calls-per-caller"),
-		MaxSessions: c.Int("max-sessions-per-caller"), Wait: c.Duration("admission-wait")}}
-	if acc.admission.MaxCalls < 0 || acc.admission.MaxSessions < 0 || acc.admission.Wait < 0 {
+	mo := mcp.Options{Config: cfg, Logger: log, Version: cairnVersion(), Permissions: perms, PoolWaits: db.NewPoolWaits(), Pending: true,
+		Admission: mcp.AdmissionOptions{MaxCalls: c.Int("max-calls-per-caller"), MaxSessions: c.Int("max-sessions-per-caller"), Wait: c.Duration("admission-wait")}}
+	if mo.Admission.MaxCalls < 0 || mo.Admission.MaxSessions < 0 || mo.Admission.Wait < 0 {
 		return cli.Exit("--max-calls-per-caller, --max-sessions-per-caller and --admission-wait must not be negative", 2)
 	}
-	acc.poolWaits = db.NewPoolWaits()
-	cfg.PoolTracer = acc.poolWaits
+	cfg.PoolTracer = mo.PoolWaits
 	if cfg.Transport != config.TransportStdio {
-		// Check the authentication settings (read the token file) now, not at the first request.
-		ao, err := auth.OptionsFromConfig(cfg, slog.Default())
-		if err != nil {
-			return cli.Exit(err.Error(), 2)
-		}
-		v, err := auth.New(ao)
-		if err != nil {
-			return cli.Exit(err.Error(), 2)
-		}
-		slog.Info("authentication of the HTTP transports", "modes", v.Describe())
-		acc.auth = v
-		// A token whose role the permissions file lacks works for nothing: say so now.
-		for _, t := range ao.Tokens {
-			if perms != nil && !perms.HasRole(t.Role) {
-				slog.Warn("a token's role is not in the permissions file: its every call will be refused", "token", t.Name, "role", t.Role, "roles", perms.Roles())
-			}
-		}
-		if perms != nil && ao.DefaultRole != "" && !perms.HasRole(ao.DefaultRole) {
-			slog.Warn("--auth-default-role is not in the permissions file: JWTs without a role claim will be refused", "role", ao.DefaultRole, "roles", perms.Roles())
+		if mo.Auth, err = mcp.NewVerifier(cfg, perms, log); err != nil {
+			return err
 		}
 	}
-	jobOpts, err := jobOptions(c)
+	opts, err := backendOptions(c, cfg)
 	if err != nil {
 		return err
 	}
-	ctx := c.Context
-	log := slog.Default()
 
 	// Listen before connecting so that a taken port fails at once.
 	var ln net.Listener
 	if cfg.Transport != config.TransportStdio {
-		var err error
 		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 			return cli.Exit(fmt.Sprintf("listen on %s: %v", cfg.Addr, err), 1)
 		}
 		defer ln.Close()
 	}
-
-	if err := serveProfiles(ctx, c, cfg, log); err != nil {
+	if err := serveProfiles(c, cfg); err != nil {
 		return err
 	}
-	bg, err := openPools(c, cfg)
+	bg, err := backend.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
-	defer bg.close()
-	acc.about = mcp.About{Version: cairnVersion(), Data: bg.data}
+	defer bg.Close()
+	mo.Pool, mo.System = bg.Pool, bg.System
+	mo.About = mcp.About{Version: cairnVersion(), Data: bg.Data}
 	// Building the tools' schemas allocates a few MB that are garbage at once; collecting them
 	// while they are made would only delay the first answer (by a third, docs/BENCHMARKS.md).
 	gc := debug.SetGCPercent(400)
-	srv := newServer(bg.pool, bg.system, cfg, acc)
+	srv := mcp.New(mo)
 	debug.SetGCPercent(gc)
-	defer srv.Close() // deferred after bg.close, so it runs first: the subscription listener lets go before the pool closes
+	defer srv.Close() // deferred after bg.Close, so it runs first: the subscription listener lets go before the pool closes
 
-	// The transport is served while the database is connected to, checked and migrated: a client
-	// that spawns cairn has its initialize answered at once, its calls wait for the start, and a
-	// start that fails ends the process with its error.
-	ctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	startCtx, stopStart := context.WithCancel(ctx)
-	started := make(chan struct{})
-	go func() {
-		defer close(started)
-		err := bg.start(startCtx, c, cfg, jobOpts)
-		acc.about.Embedder = bg.embedder
-		if err = startServer(startCtx, srv, bg.pool, cfg, bg.knowledge, acc.about, err); err != nil {
-			fail(startError{err})
-			return
-		}
-		// For a person starting it over HTTP: where it serves and how to connect, as GET / says
-		// too (JSON logs go to a collector, not a person).
-		if ln != nil && c.String("log-format") != "json" {
-			fmt.Fprint(os.Stderr, "\n"+acc.about.Text("http://"+ln.Addr().String())+"\n")
-		}
-	}()
-	// Deferred after bg.close, so it runs first: once the transport is done, the start is given
-	// up if it is still going, and jobs in flight finish while the pools are still open.
-	defer func() {
-		stopStart()
-		<-started
-		if bg.jobs != nil {
-			stopJobs(bg.jobs, log)
-		}
-	}()
-
-	if cfg.Transport == config.TransportStdio {
+	// Deferred after bg.Close, so it runs first: jobs in flight finish while the pools are open.
+	defer bg.StopJobs()
+	if ln == nil {
 		log.Info("serving MCP over stdio", "version", cairnVersion(), "read_only", cfg.ReadOnly)
 		if term.IsTerminal(int(os.Stdin.Fd())) {
 			fmt.Fprint(os.Stderr, stdioHint)
 		}
-		err := srv.ServeStdio(ctx)
-		if ctx.Err() == nil {
-			// The client went away (or there was none): a start still going has a few seconds
-			// to say whether it failed, so that a wrong setting does not exit 0.
-			select {
-			case <-started:
-			case <-time.After(5 * time.Second):
-			}
-		}
-		if err := startFailure(ctx); err != nil {
-			return err
-		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("stdio transport: %w", err)
-		}
-		return nil
 	}
-	if err := serveHTTP(ctx, ln, srv, cfg, log); err != nil {
+	return srv.Serve(ctx, ln, func(ctx context.Context) error {
+		err := bg.Start(ctx, c.Context)
+		about := mo.About
+		about.Embedder = bg.Knowledge.Choice
+		if err = srv.Start(ctx, bg.Knowledge.Store, about, err); err == nil && ln != nil && c.String("log-format") != "json" {
+			// For a person starting it over HTTP: where it serves and how to connect, as GET /
+			// says too (JSON logs go to a collector, not a person).
+			fmt.Fprint(os.Stderr, "\n"+about.Text("http://"+ln.Addr().String())+"\n")
+		}
 		return err
-	}
-	return startFailure(ctx)
-}
-
-// startError is why a start failed (serve's fail).
-type startError struct{ error }
-
-func (e startError) Unwrap() error { return e.error }
-
-// startFailure is why ctx ended if the start failed, else nil.
-func startFailure(ctx context.Context) error {
-	var se startError
-	if errors.As(context.Cause(ctx), &se) {
-		return se.error
-	}
-	return nil
+	})
 }
 
 // stdioHint is what serve says when a person, not an MCP client, started it over stdio.
@@ -333,37 +208,3 @@ To try it by hand:
     cairn serve --transport http             then open http://127.0.0.1:8080/
 Ctrl-D or Ctrl-C stops it.
 `
-
-// serveHTTP serves until ctx ends (SIGINT/SIGTERM), then stops accepting, lets calls in flight
-// finish for up to 15 seconds, and returns.
-func serveHTTP(ctx context.Context, ln net.Listener, srv *mcp.Server, cfg *config.Config, log *slog.Logger) error {
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	path := "/mcp"
-	if cfg.Transport == config.TransportSSE {
-		path = "/sse"
-	}
-	log.Info("serving MCP over HTTP", "transport", cfg.Transport, "url", "http://"+ln.Addr().String()+path,
-		"also", "/mcp (Streamable HTTP), /sse (SSE), /healthz, /readyz", "auth", cfg.AuthConfigured(), "version", cairnVersion())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: finishing calls in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	// Shutdown stops accepting and waits for open requests; SSE streams stay open until their
-	// sessions close, which Drain does once the calls in flight have answered.
-	hs.RegisterOnShutdown(func() { srv.Drain(sctx) })
-	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("graceful shutdown incomplete; closing open streams", "err", err)
-		hs.Close()
-	}
-	return nil
-}

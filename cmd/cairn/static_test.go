@@ -29,7 +29,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/cairn-mcp/cairn/internal/healthcheck"
 	"github.com/cairn-mcp/cairn/internal/testdb"
+	"github.com/cairn-mcp/cairn/migrations"
 )
 
 // repoRoot is the module's root, where the Dockerfile is and where `docker build .` runs.
@@ -425,8 +427,8 @@ func TestHealthcheck(t *testing.T) {
 		t.Errorf("healthcheck with HTTP_PROXY set: exit %d\n%s", r.Code, r.Stderr)
 	}
 	r = runCLI(t, nil, "healthcheck", "--help")
-	if r.Code != 0 || !strings.Contains(r.Stdout, defaultHealthcheckURL) {
-		t.Errorf("healthcheck --help: exit %d, no default URL %s in\n%s", r.Code, defaultHealthcheckURL, r.Stdout)
+	if r.Code != 0 || !strings.Contains(r.Stdout, healthcheck.DefaultURL) {
+		t.Errorf("healthcheck --help: exit %d, no default URL %s in\n%s", r.Code, healthcheck.DefaultURL, r.Stdout)
 	}
 }
 
@@ -500,9 +502,9 @@ func TestDockerfile(t *testing.T) {
 	if e := dfOne(t, final, "EXPOSE"); e.Args != port && e.Args != port+"/tcp" {
 		t.Errorf("%v: the CMD listens on %s", e, port)
 	}
-	hu, err := url.Parse(defaultHealthcheckURL)
+	hu, err := url.Parse(healthcheck.DefaultURL)
 	if err != nil || hu.Port() != port || hu.Path != "/healthz" {
-		t.Errorf("cairn healthcheck probes %s by default; the CMD serves /healthz on port %s", defaultHealthcheckURL, port)
+		t.Errorf("cairn healthcheck probes %s by default; the CMD serves /healthz on port %s", healthcheck.DefaultURL, port)
 	}
 
 	// HEALTHCHECK: exec form, the ENTRYPOINT's binary, exit codes right, and its own timeout
@@ -783,7 +785,7 @@ func TestStaticBinary(t *testing.T) {
 	t.Logf("static binary: %s, %.1f MB, %s %s, built in %s", bin, float64(st.Size())/1e6, f.Class, f.Machine, staticBuild.took.Round(time.Second))
 
 	r := runBin(t, bin, nil, "version")
-	if want := fmt.Sprintf("cairn %s (schema %d)", version, latestMigration()); r.Code != 0 || strings.TrimSpace(r.Stdout) != want {
+	if want := fmt.Sprintf("cairn %s (schema %d)", version, migrations.Latest()); r.Code != 0 || strings.TrimSpace(r.Stdout) != want {
 		t.Errorf("static cairn version: exit %d, %q; want %q (-X main.version from the Dockerfile's ldflags)", r.Code, r.Stdout, want)
 	}
 	df := readDockerfile(t)

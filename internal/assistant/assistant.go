@@ -17,6 +17,9 @@ import (
 
 // Defaults of Options.
 const (
+	// DefaultModel is the Ollama chat model asked unless told otherwise: small, local, and able
+	// to call tools.
+	DefaultModel          = "llama3.1"
 	DefaultMaxSteps       = 8
 	DefaultCallTimeout    = 60 * time.Second
 	DefaultMaxResultChars = 16000

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -260,3 +261,11 @@ func (c *Cluster) lockPath() string { return c.dataDir + ".lock" }
 
 // LogPath returns the server log file, to which pg_ctl appends.
 func (c *Cluster) LogPath() string { return c.dataDir + ".log" }
+
+// WriteText writes the status for people, one fact a line; the server's facts only when it runs.
+func (st Status) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "data dir:     %s\ninitialized:  %t\nrunning:      %t\n", st.DataDir, st.Initialized, st.Running)
+	if st.Running {
+		fmt.Fprintf(w, "pid:          %d\nversion:      %s\npgvector:     %t\nconnect:      %s\n", st.PID, st.Version, st.VectorAvailable, st.ConnString)
+	}
+}

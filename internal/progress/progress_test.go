@@ -190,3 +190,18 @@ func TestNonFileWriterIsNotATerminal(t *testing.T) {
 		t.Errorf("a bytes.Buffer got terminal redraws: %q", out.String())
 	}
 }
+
+func TestGroup(t *testing.T) {
+	var out bytes.Buffer
+	g := NewGroup(&out, func(part string) string { return "embedding " + part }, Items)
+	g.Set("entities", 1, 2)
+	g.Set("entities", 2, 2)
+	g.Done("entities")
+	g.Done("episodes") // no bar yet: nothing to end
+	g.Set("episodes", 0, 0)
+	g.DoneAll()
+	s := out.String()
+	if !strings.Contains(s, "embedding entities") || !strings.Contains(s, "embedding episodes") {
+		t.Errorf("want a bar per part, got\n%s", s)
+	}
+}
