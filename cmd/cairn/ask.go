@@ -109,7 +109,7 @@ func ask(c *cli.Context) error {
 			}
 		}
 		switch {
-		case c.Context.Err() != nil:
+		case c.Err() != nil:
 			return cli.Exit("interrupted", 1)
 		case ctx.Err() != nil:
 			return cli.Exit(fmt.Sprintf("no answer within --timeout %s", c.Duration("timeout")), 1)

@@ -107,7 +107,15 @@ func TestReindexSwitchesModelsAndResumes(t *testing.T) {
 
 	ollama.SetDelay(0)
 	r := runCLI(t, nil, args...)
-	time.Sleep(200 * time.Millisecond) // searches after the switch
+	// Searches after the switch: until one has used the new model (or it is clear none will).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		switched := len(models) > 0 && models[len(models)-1] != "builtin/hashing-v1/768"
+		mu.Unlock()
+		if switched {
+			break
+		}
+	}
 	close(stop)
 	<-done
 	if r.Code != 0 || !strings.Contains(r.Stdout, "episodes: switched from builtin/hashing-v1/768 to ollama/all-minilm/384 (resumed)") {

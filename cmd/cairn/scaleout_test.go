@@ -585,13 +585,13 @@ func soEmbedOnce(t *testing.T, c *soCluster, db *testdb.DB, ollama *embedtest.Se
 	// The jobs: every write queued one; each ran once and completed. Sweeps come every 300 ms,
 	// so wait for the jobs the writes queued and judge the sweeps that have finished.
 	type job struct {
-		id                 int64
-		state              string
-		attempt            int
-		sweep              bool
-		by                 string
-		errors             string
-		finalized, running bool
+		id        int64
+		state     string
+		attempt   int
+		sweep     bool
+		by        string
+		errors    string
+		finalized bool
 	}
 	var jobs []job
 	deadline = time.Now().Add(30 * time.Second)

@@ -525,7 +525,7 @@ func TestDockerfile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var dockerTimeout time.Duration = 30 * time.Second // Docker's default
+	dockerTimeout := 30 * time.Second // Docker's default
 	for _, o := range strings.Fields(opts) {
 		if v, ok := strings.CutPrefix(o, "--timeout="); ok {
 			if dockerTimeout, err = time.ParseDuration(v); err != nil {
