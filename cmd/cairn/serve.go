@@ -83,13 +83,7 @@ func toolConfig(c *cli.Context) *config.Config {
 	cfg.PermissionsFile = c.String("permissions")
 	cfg.Role = c.String("role")
 	cfg.NoMigrate = c.Bool("no-migrate")
-	for _, ts := range c.StringSlice("toolsets") {
-		for _, t := range strings.Split(ts, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				cfg.Toolsets = append(cfg.Toolsets, t)
-			}
-		}
-	}
+	cfg.Toolsets = splitList(c.StringSlice("toolsets"))
 	return cfg
 }
 
