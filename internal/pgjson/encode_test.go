@@ -268,9 +268,6 @@ func TestAppendString(t *testing.T) {
 		if string(got) != c.want {
 			t.Errorf("AppendString(%q) = %s, want %s", c.in, got, c.want)
 		}
-		if b := AppendBytesString(nil, []byte(c.in)); string(b) != c.want {
-			t.Errorf("AppendBytesString(%q) = %s, want %s", c.in, b, c.want)
-		}
 		if !json.Valid(got) {
 			t.Errorf("AppendString(%q) = %s: invalid JSON", c.in, got)
 		}

@@ -6,9 +6,6 @@ import "unicode/utf8"
 // and U+2028/U+2029 escaped so that the output is also safe inside JavaScript source.
 func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
 
-// AppendBytesString is AppendString for a byte slice.
-func AppendBytesString(dst []byte, s []byte) []byte { return appendString(dst, s) }
-
 // rawSafe marks the ASCII bytes that may appear unescaped inside a JSON string.
 var rawSafe = func() (t [utf8.RuneSelf]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
