@@ -8,6 +8,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/callerr"
+	"github.com/cairn-mcp/cairn/internal/sqlguard"
 	"github.com/cairn-mcp/cairn/knowledge"
 	"github.com/cairn-mcp/cairn/sqlexec"
 )
@@ -116,6 +117,7 @@ func (s *Server) aboutNow() About {
 func (s *Server) Start(ctx context.Context, kg *knowledge.Store, about About, err error) error {
 	var run *sqlexec.Runner
 	if err == nil {
+		sqlguard.Warm()
 		run, err = sqlexec.New(ctx, s.pool, sqlexec.Options{MaxRows: s.cfg.MaxRows, MaxResultBytes: s.cfg.MaxResultBytes, ReadOnly: s.cfg.ReadOnly, Logger: s.log})
 	}
 	s.Started(Started{Runner: run, Knowledge: kg, About: about}, err)

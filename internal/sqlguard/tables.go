@@ -312,7 +312,7 @@ func (w *fpWalk) addFuncRef(f FuncRef) {
 func (w *fpWalk) walk(m protoreflect.Message, sc fpScope) {
 	switch n := m.Interface().(type) {
 	case *pg_query.Node:
-		if fd := m.WhichOneof(nodeOneof); fd != nil {
+		if fd := m.WhichOneof(tree().nodeOneof); fd != nil {
 			w.walk(m.Get(fd).Message(), sc)
 		}
 		return
@@ -406,7 +406,7 @@ func (w *fpWalk) walk(m protoreflect.Message, sc fpScope) {
 
 // children walks m's fields; scopeOf, when set, gives a field's scope or false to skip it.
 func (w *fpWalk) children(m protoreflect.Message, sc fpScope, scopeOf func(protoreflect.Name) (fpScope, bool)) {
-	fields, ok := messageFields[m.Descriptor().FullName()]
+	fields, ok := tree().fields[m.Descriptor().FullName()]
 	if !ok {
 		fields = fieldsHoldingMessages(m.Descriptor())
 	}

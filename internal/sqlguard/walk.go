@@ -3,29 +3,45 @@ package sqlguard
 import (
 	"slices"
 	"strings"
+	"sync"
 
 	pg_query "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// nodeOneof is the oneof that holds a Node's content.
-var nodeOneof = (&pg_query.Node{}).ProtoReflect().Descriptor().Oneofs().Get(0)
+// parseTree is what a walk needs to know of the parse tree's message types.
+type parseTree struct {
+	// nodeOneof is the oneof that holds a Node's content.
+	nodeOneof protoreflect.OneofDescriptor
+	// withClause names the WITH clause's message type.
+	withClause protoreflect.FullName
+	// fields lists, for each message type, its fields that hold messages: the only ones a walk
+	// descends into. Ranging over every field of every node, scalars included, made the walk
+	// twice as slow.
+	fields map[protoreflect.FullName][]protoreflect.FieldDescriptor
+}
 
-var withClauseName = (&pg_query.WithClause{}).ProtoReflect().Descriptor().FullName()
-
-// messageFields lists, for each message type of the parse tree, its fields that hold messages:
-// the only ones a walk descends into. Built once; ranging over every field of every node,
-// scalars included, made the walk twice as slow.
-var messageFields = func() map[protoreflect.FullName][]protoreflect.FieldDescriptor {
-	idx := map[protoreflect.FullName][]protoreflect.FieldDescriptor{}
+// tree is built at the first walk, not at start: describing the parse tree's few hundred message
+// types takes milliseconds that every cairn command would pay, `cairn serve` before it answers
+// its client.
+var tree = sync.OnceValue(func() *parseTree {
+	t := &parseTree{
+		nodeOneof:  (&pg_query.Node{}).ProtoReflect().Descriptor().Oneofs().Get(0),
+		withClause: (&pg_query.WithClause{}).ProtoReflect().Descriptor().FullName(),
+		fields:     map[protoreflect.FullName][]protoreflect.FieldDescriptor{},
+	}
 	msgs := pg_query.File_pg_query_proto.Messages()
 	for i := range msgs.Len() {
 		md := msgs.Get(i)
-		idx[md.FullName()] = fieldsHoldingMessages(md)
+		t.fields[md.FullName()] = fieldsHoldingMessages(md)
 	}
-	return idx
-}()
+	return t
+})
+
+// Warm builds now what the first statement check would otherwise build, so that the first call
+// does not wait for it; a server calls it while it starts.
+func Warm() { tree() }
 
 func fieldsHoldingMessages(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
 	var out []protoreflect.FieldDescriptor
@@ -69,7 +85,7 @@ func (f *facts) walk(m protoreflect.Message, ctes []string) {
 	case *pg_query.Node:
 		// Half of every tree is these wrappers: asking which oneof field is set beats
 		// checking each of their ~270 fields.
-		if fd := m.WhichOneof(nodeOneof); fd != nil {
+		if fd := m.WhichOneof(tree().nodeOneof); fd != nil {
 			f.walk(m.Get(fd).Message(), ctes)
 		}
 		return
@@ -105,7 +121,7 @@ func (f *facts) walk(m protoreflect.Message, ctes []string) {
 	if with != nil {
 		ctes = f.walkWith(with, ctes)
 	}
-	fields, ok := messageFields[m.Descriptor().FullName()]
+	fields, ok := tree().fields[m.Descriptor().FullName()]
 	if !ok { // not in pg_query.proto; never seen, but a missed subtree could hide a write
 		fields = fieldsHoldingMessages(m.Descriptor())
 	}
@@ -120,7 +136,7 @@ func (f *facts) walk(m protoreflect.Message, ctes []string) {
 			}
 			continue
 		}
-		if with != nil && fd.Message().FullName() == withClauseName {
+		if with != nil && fd.Message().FullName() == tree().withClause {
 			continue
 		}
 		f.walk(m.Get(fd).Message(), ctes)
