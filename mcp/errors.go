@@ -2,16 +2,20 @@ package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"strings"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/callerr"
 	"github.com/cairn-mcp/cairn/internal/db"
 	"github.com/cairn-mcp/cairn/internal/eventstore"
 	"github.com/cairn-mcp/cairn/internal/permissions"
@@ -53,22 +57,53 @@ func (s *Server) recovered(tool string, p any) error {
 	return fmt.Errorf("internal error in %s (logged by the server); the call may be retried, and if it repeats please report it", tool)
 }
 
-// typed wraps a typed handler with panic recovery and error logging.
-func typed[In, Out any](s *Server, tool string, h func(context.Context, In) (Out, error)) sdk.ToolHandlerFor[In, Out] {
-	return func(ctx context.Context, _ *sdk.CallToolRequest, in In) (res *sdk.CallToolResult, out Out, err error) {
+// typed makes a tool handler of a typed one, with panic recovery and error logging. It does what
+// the SDK's AddTool would do around h, less its two schema checks: the arguments were checked
+// against the input schema already (checkArguments), and the result's schema is {"type":
+// "object"}, which a Go struct always is. The SDK made the second check by decoding the whole
+// encoded result again, which for a large checkpoint state cost more than the call itself.
+func typed[In, Out any](s *Server, tool string, h func(context.Context, In) (Out, error)) sdk.ToolHandler {
+	// A nil pointer result is sent as its element's zero value, as the SDK sends it: a JSON
+	// object, never null.
+	var elemZero any
+	if t := reflect.TypeFor[Out](); t.Kind() == reflect.Pointer {
+		elemZero = reflect.Zero(t.Elem()).Interface()
+	}
+	return func(ctx context.Context, req *sdk.CallToolRequest) (res *sdk.CallToolResult, err error) {
 		defer func() {
 			if p := recover(); p != nil {
-				err = s.recovered(tool, p)
+				res, err = toolError(s.recovered(tool, p)), nil
 			}
 		}()
+		var in In
+		if args := req.Params.Arguments; len(args) > 0 {
+			if err := json.Unmarshal(args, &in); err != nil {
+				return toolError(&callerr.Input{Msg: fmt.Sprintf("%s: arguments: %v", tool, err)}), nil
+			}
+		}
+		var out Out
 		if err = s.permitArgs(ctx, tool, in); err == nil {
 			out, err = h(ctx, in)
 		}
 		if err != nil {
 			s.logCallError(ctx, tool, err)
-			err = outageFor(tool, err)
+			if wire, ok := err.(*jsonrpc.Error); ok {
+				return nil, wire // a protocol error, as the SDK would send it
+			}
+			return toolError(outageFor(tool, err)), nil
 		}
-		return nil, out, err
+		var v any = out
+		if elemZero != nil && reflect.ValueOf(out).IsNil() {
+			v = elemZero
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: encode the result: %w", tool, err)
+		}
+		return &sdk.CallToolResult{
+			Content:           []sdk.Content{&sdk.TextContent{Text: string(b)}},
+			StructuredContent: json.RawMessage(b),
+		}, nil
 	}
 }
 

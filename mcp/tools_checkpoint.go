@@ -164,8 +164,7 @@ func addTool[In, Out any](s *Server, tool *sdk.Tool, h func(context.Context, In)
 	}
 	tool.InputSchema = mustSchema[In]()
 	tool.OutputSchema = resultSchema[Out]()
-	s.recordArgs(tool)
-	sdk.AddTool(s.srv, tool, typed(s, tool.Name, h))
+	s.addRawTool(tool, typed(s, tool.Name, h))
 }
 
 // readAnnotations and writeAnnotations are the hints of the domain tools: a read, or an
