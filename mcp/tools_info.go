@@ -66,8 +66,7 @@ func (s *Server) addInfoTools() {
 			Name: "cairn", Version: s.opts.Version, Transport: s.cfg.Transport, ReadOnly: s.cfg.ReadOnly,
 			StatementTimeout: s.cfg.StatementTimeout.String(), MaxRows: s.cfg.MaxRows, MaxResultBytes: s.cfg.MaxResultBytes, Toolsets: s.cfg.Toolsets,
 		}
-		err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version'),
-			coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), '')`).Scan(&info.PostgresVersion, &info.PgvectorVersion)
+		err := s.pool.QueryRow(ctx, serverVersionsSQL).Scan(&info.PostgresVersion, &info.PgvectorVersion)
 		if err != nil {
 			return info, fmt.Errorf("read server versions: %w", err)
 		}
@@ -89,12 +88,7 @@ func (s *Server) addInfoTools() {
 		if strings.HasPrefix(cc.Host, "/") {
 			id.Host = "unix socket " + cc.Host
 		}
-		err := s.pool.QueryRow(ctx, `SELECT current_user, session_user, current_database(),
-			coalesce(host(inet_server_addr()), ''),
-			coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false),
-			coalesce((SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()), ''),
-			coalesce((SELECT cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()), ''),
-			(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)`).
+		err := s.pool.QueryRow(ctx, connectionIdentitySQL).
 			Scan(&id.CurrentUser, &id.SessionUser, &id.Database, &id.ServerAddress, &id.SSL, &id.SSLVersion, &id.SSLCipher, &id.Superuser)
 		if err != nil {
 			return id, fmt.Errorf("read connection identity: %w", err)

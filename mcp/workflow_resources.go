@@ -362,7 +362,7 @@ func (w *workflowWatch) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("acquire a connection: %w", err)
 	}
 	conn := pc.Hijack()
-	if _, err := conn.Exec(ctx, "LISTEN "+eventstore.Channel); err != nil {
+	if _, err := conn.Exec(ctx, listenEventsSQL); err != nil {
 		closeConn(conn)
 		return nil, fmt.Errorf("LISTEN %s: %w", eventstore.Channel, err)
 	}

@@ -86,12 +86,6 @@ func (e *TooNewError) Error() string {
 	return fmt.Sprintf("database schema is at migration %d but this cairn knows only up to %d: upgrade cairn (an older binary could misread newer tables)", e.Database, e.Binary)
 }
 
-const createTable = `CREATE TABLE IF NOT EXISTS cairn_migrations (
-	version    integer PRIMARY KEY,
-	name       text NOT NULL,
-	applied_at timestamptz NOT NULL DEFAULT now()
-)`
-
 // Migrate applies every pending migration, each in its own transaction, holding an advisory lock
 // for the whole run. It returns the migrations it applied.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]Migration, error) {
@@ -106,14 +100,14 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]Migra
 	defer conn.Release()
 
 	start := time.Now()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+	if _, err := conn.Exec(ctx, migrateLockSQL, lockKey); err != nil {
 		return nil, fmt.Errorf("migrate: take advisory lock: %w", err)
 	}
 	defer func() {
 		// A fresh context: the lock must be released even when ctx was cancelled.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", lockKey); err != nil {
+		if _, err := conn.Exec(uctx, migrateUnlockSQL, lockKey); err != nil {
 			conn.Conn().Close(uctx) // closing the session drops the lock
 		}
 	}()
@@ -121,7 +115,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]Migra
 		log.Info("waited for another process's migration", "waited", waited.Round(time.Millisecond))
 	}
 
-	if _, err := conn.Exec(ctx, createTable); err != nil {
+	if _, err := conn.Exec(ctx, createMigrationsTableSQL); err != nil {
 		return nil, fmt.Errorf("migrate: create cairn_migrations: %w", err)
 	}
 	applied, err := appliedVersions(ctx, conn.Conn())
@@ -138,7 +132,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]Migra
 		}
 		if m.Requires != "" {
 			var installed bool
-			if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1)", m.Requires).Scan(&installed); err != nil {
+			if err := conn.QueryRow(ctx, extensionInstalledSQL, m.Requires).Scan(&installed); err != nil {
 				return done, fmt.Errorf("migration %04d_%s: check extension %s: %w", m.Version, m.Name, m.Requires, err)
 			}
 			if !installed {
@@ -152,7 +146,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) ([]Migra
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO cairn_migrations (version, name) VALUES ($1, $2)", m.Version, m.Name)
+			_, err := tx.Exec(ctx, recordMigrationSQL, m.Version, m.Name)
 			return err
 		})
 		if err != nil {
@@ -169,10 +163,10 @@ func Version(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) (int, error) {
 	var v int
-	err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM cairn_migrations`).Scan(&v)
+	err := q.QueryRow(ctx, latestMigrationSQL).Scan(&v)
 	if err != nil {
 		var missing bool
-		if qerr := q.QueryRow(ctx, `SELECT to_regclass('cairn_migrations') IS NULL`).Scan(&missing); qerr == nil && missing {
+		if qerr := q.QueryRow(ctx, migrationsTableMissingSQL).Scan(&missing); qerr == nil && missing {
 			return 0, nil
 		}
 		return 0, fmt.Errorf("read migration version: %w", err)
@@ -181,7 +175,7 @@ func Version(ctx context.Context, q interface {
 }
 
 func appliedVersions(ctx context.Context, conn *pgx.Conn) (map[int]bool, error) {
-	rows, err := conn.Query(ctx, "SELECT version FROM cairn_migrations")
+	rows, err := conn.Query(ctx, appliedVersionsSQL)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: read applied versions: %w", err)
 	}

@@ -11,14 +11,8 @@ import (
 	"github.com/cairn-mcp/cairn/internal/sqlguard"
 )
 
-// limitPrefix wraps a plain SELECT so that the server stops after max rows instead of sending
-// a huge result that would be read only to be thrown away. (A cursor does the same at the cost
-// of two more statements per call.) The newline before the closing parenthesis keeps a
-// trailing -- comment from swallowing it.
-const limitPrefix = "SELECT * FROM (\n"
-
 func limitWrap(text string, maxRows int) string {
-	return limitPrefix + text + "\n) AS cairn_query LIMIT " + itoa(maxRows+1)
+	return limitPrefix + text + limitSuffix + itoa(maxRows+1)
 }
 
 // Query runs one read-only statement and appends {"rows":[…],"row_count":N,"columns":[…],
@@ -51,7 +45,7 @@ func (r *Runner) read(ctx context.Context, dst []byte, text string, limit bool, 
 	}
 	pl := startPipeline(ctx, conn)
 	p := pl.p
-	p.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
+	p.SendQueryParams(beginReadOnlySQL, nil, nil, nil, nil)
 	for _, s := range setup {
 		p.SendQueryParams(s, nil, nil, nil, nil)
 	}
@@ -63,7 +57,7 @@ func (r *Runner) read(ctx context.Context, dst []byte, text string, limit bool, 
 	// The sync right after the statement makes the server send its rows at once, and lets the
 	// ROLLBACK after it run even when the statement failed.
 	p.SendPipelineSync()
-	p.SendQueryParams("ROLLBACK", nil, nil, nil, nil)
+	p.SendQueryParams(rollbackSQL, nil, nil, nil, nil)
 	p.SendPipelineSync()
 	sendReset(p)
 	if err := p.Flush(); err != nil {

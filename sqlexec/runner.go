@@ -81,11 +81,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Runner, error)
 func (r *Runner) RefreshTypes(ctx context.Context) error {
 	var vec, half, sparse uint32
 	var version string
-	err := r.pool.QueryRow(ctx, `SELECT
-		coalesce((SELECT oid FROM pg_type WHERE typname = 'vector' ORDER BY oid LIMIT 1), 0),
-		coalesce((SELECT oid FROM pg_type WHERE typname = 'halfvec' ORDER BY oid LIMIT 1), 0),
-		coalesce((SELECT oid FROM pg_type WHERE typname = 'sparsevec' ORDER BY oid LIMIT 1), 0),
-		coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), '')`).Scan(&vec, &half, &sparse, &version)
+	err := r.pool.QueryRow(ctx, extensionTypesSQL).Scan(&vec, &half, &sparse, &version)
 	if err != nil {
 		return fmt.Errorf("load extension type oids: %w", err)
 	}
@@ -253,7 +249,7 @@ func (pl *pipeline) finish(syncs int) {
 
 // sendReset queues the session reset that ends every call.
 func sendReset(p *pgconn.Pipeline) {
-	p.SendQueryParams("DISCARD ALL", nil, nil, nil, nil)
+	p.SendQueryParams(resetSessionSQL, nil, nil, nil, nil)
 	p.SendPipelineSync()
 }
 

@@ -62,16 +62,16 @@ func (r *Runner) Transaction(ctx context.Context, dst []byte, stmts []TxStatemen
 		return dst, err
 	}
 	pg := conn.Conn().PgConn()
-	if err := pg.Exec(ctx, "BEGIN").Close(); err != nil {
+	if err := pg.Exec(ctx, beginSQL).Close(); err != nil {
 		pg.Close(context.Background())
 		conn.Release()
 		return dst, noEffect(wrapPgError(err, "transaction: begin", "", 0))
 	}
 	start := len(dst)
 	dst, terr := r.runTx(ctx, pg, dst, stmts, parsed)
-	end := "COMMIT"
+	end := commitSQL
 	if terr != nil {
-		end, dst = "ROLLBACK", dst[:start]
+		end, dst = rollbackSQL, dst[:start]
 	}
 	pl := startPipeline(ctx, conn)
 	pl.p.SendQueryParams(end, nil, nil, nil, nil)

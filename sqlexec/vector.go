@@ -75,9 +75,9 @@ func (r *Runner) VectorSearch(ctx context.Context, dst []byte, vs VectorSearch) 
 
 	// ef_search caps how many rows an HNSW scan returns; a filter is applied after the scan, so
 	// iterative scans (pgvector 0.8+) keep scanning until the limit is met.
-	setup := []string{"SET LOCAL hnsw.ef_search = " + strconv.Itoa(max(40, vs.Limit))}
+	setup := []string{fmt.Sprintf(efSearchSQL, max(40, vs.Limit))}
 	if vs.WhereClause != "" && r.iterativeScan.Load() {
-		setup = append(setup, "SET LOCAL hnsw.iterative_scan = strict_order")
+		setup = append(setup, iterativeScanSQL)
 	}
 	return r.read(ctx, dst, b.String(), true, []Param{vectorLiteral(vs.QueryEmbedding)}, setup)
 }

@@ -91,9 +91,7 @@ func (c *collector) collect(ctx context.Context) error {
 // server reads the versions of PostgreSQL and pgvector.
 func (c *collector) server(ctx context.Context) error {
 	d := &c.rep.Database
-	err := c.pool.QueryRow(ctx, `SELECT current_setting('server_version'),
-		coalesce((SELECT extversion FROM pg_extension WHERE extname = 'vector'), ''),
-		coalesce((SELECT default_version FROM pg_available_extensions WHERE name = 'vector'), '')`).
+	err := c.pool.QueryRow(ctx, serverVersionsSQL).
 		Scan(&d.PostgresVersion, &d.Pgvector, &d.PgvectorAvailable)
 	if err != nil {
 		return fmt.Errorf("read server versions: %w", err)

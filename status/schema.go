@@ -23,7 +23,7 @@ func (c *collector) schema(ctx context.Context) error {
 	// gap below the newest applied one.
 	applied := map[int]bool{}
 	if v > 0 {
-		rows, _ := c.pool.Query(ctx, `SELECT version FROM cairn_migrations`)
+		rows, _ := c.pool.Query(ctx, appliedMigrationsSQL)
 		vs, err := pgx.CollectRows(rows, pgx.RowTo[int])
 		if err != nil {
 			return fmt.Errorf("read applied migrations: %w", err)

@@ -207,15 +207,14 @@ func readSource(ctx context.Context, tx pgx.Tx) (source, error) {
 	var src source
 	// The transaction idles while pg_dump works, and counting a big table may take long: the
 	// session's limits are for MCP calls, not for this.
-	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+	if _, err := tx.Exec(ctx, noStatementTimeoutSQL); err != nil {
 		return src, fmt.Errorf("snapshot transaction: %w", err)
 	}
-	if _, err := tx.Exec(ctx, "SET LOCAL idle_in_transaction_session_timeout = 0"); err != nil {
+	if _, err := tx.Exec(ctx, noIdleTimeoutSQL); err != nil {
 		return src, fmt.Errorf("snapshot transaction: %w", err)
 	}
 	var schema *string
-	err := tx.QueryRow(ctx, `SELECT pg_export_snapshot(), current_schema(), current_database(), now(),
-		current_setting('server_version'), current_setting('server_version_num')::int`).
+	err := tx.QueryRow(ctx, exportSnapshotSQL).
 		Scan(&src.snapshot, &schema, &src.database, &src.createdAt, &src.serverVersion, &src.serverVersionNum)
 	if err != nil {
 		return src, fmt.Errorf("export a snapshot for pg_dump: %w", err)
@@ -228,10 +227,7 @@ func readSource(ctx context.Context, tx pgx.Tx) (source, error) {
 	src.serverMajor = Version(src.serverVersionNum).Major()
 
 	var hasCairn, hasRiver, riverLines bool
-	err = tx.QueryRow(ctx, `SELECT to_regclass(format('%I.cairn_migrations', $1::text)) IS NOT NULL,
-		to_regclass(format('%I.river_migration', $1::text)) IS NOT NULL,
-		EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(format('%I.river_migration', $1::text)) AND attname = 'line' AND NOT attisdropped)`,
-		src.schema).Scan(&hasCairn, &hasRiver, &riverLines)
+	err = tx.QueryRow(ctx, migrationTablesSQL, src.schema).Scan(&hasCairn, &hasRiver, &riverLines)
 	if err != nil {
 		return src, fmt.Errorf("look for cairn's tables: %w", err)
 	}
@@ -242,16 +238,15 @@ func readSource(ctx context.Context, tx pgx.Tx) (source, error) {
 		return src, err
 	}
 	if hasRiver {
-		q := "SELECT coalesce(max(version), 0) FROM " + pgx.Identifier{src.schema, "river_migration"}.Sanitize()
+		q := fmt.Sprintf(riverVersionSQL, pgx.Identifier{src.schema, "river_migration"}.Sanitize())
 		if riverLines {
-			q += " WHERE line = 'main'"
+			q += riverMainLineSQL
 		}
 		if err := tx.QueryRow(ctx, q).Scan(&src.riverSchema); err != nil {
 			return src, fmt.Errorf("read River's migration version: %w", err)
 		}
 	}
-	err = tx.QueryRow(ctx, `SELECT e.extversion, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-		WHERE e.extname = 'vector'`).Scan(&src.vector, &src.vectorSchema)
+	err = tx.QueryRow(ctx, vectorExtensionSQL).Scan(&src.vector, &src.vectorSchema)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return src, fmt.Errorf("look for the vector extension: %w", err)
 	}

@@ -131,18 +131,18 @@ func prepareTarget(ctx context.Context, db database, dbname string, m *Manifest,
 		// CREATE SCHEMA IF NOT EXISTS wants the CREATE privilege on the database even when the
 		// schema exists, which a role restoring into public need not have.
 		var exists bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", s).Scan(&exists); err != nil {
+		if err := tx.QueryRow(ctx, schemaExistsSQL, s).Scan(&exists); err != nil {
 			return 0, fmt.Errorf("look up schema %s: %w", s, err)
 		}
 		if !exists {
-			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{s}.Sanitize()); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(createSchemaSQL, pgx.Identifier{s}.Sanitize())); err != nil {
 				return 0, fmt.Errorf("create schema %s: %w", s, err)
 			}
 		}
 	}
 	if checkCurrent {
 		var current *string
-		if err := tx.QueryRow(ctx, "SELECT current_schema()").Scan(&current); err != nil {
+		if err := tx.QueryRow(ctx, currentSchemaSQL).Scan(&current); err != nil {
 			return 0, fmt.Errorf("read the target's current schema: %w", err)
 		}
 		if current == nil || *current != m.Schema {
@@ -171,7 +171,7 @@ func prepareTarget(ctx context.Context, db database, dbname string, m *Manifest,
 	for _, o := range objs {
 		// IF EXISTS: an earlier CASCADE may have taken it (a partition with its parent, a
 		// sequence with its table).
-		if _, err := tx.Exec(ctx, fmt.Sprintf("DROP %s IF EXISTS %s CASCADE", o.Kind, o.Identity)); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(dropObjectSQL, o.Kind, o.Identity)); err != nil {
 			return 0, fmt.Errorf("--clean: drop %s %s: %w", strings.ToLower(o.Kind), o.Identity, err)
 		}
 	}

@@ -36,13 +36,13 @@ func (m *Manifest) CheckRestorable() error {
 // the same server, e.g. "postgres") unless it exists, and reports whether it did.
 func CreateDatabase(ctx context.Context, admin *pgxpool.Pool, name string) (bool, error) {
 	var exists bool
-	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+	if err := admin.QueryRow(ctx, databaseExistsSQL, name).Scan(&exists); err != nil {
 		return false, fmt.Errorf("look for database %s: %w", name, err)
 	}
 	if exists {
 		return false, nil
 	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := admin.Exec(ctx, fmt.Sprintf(createDatabaseSQL, pgx.Identifier{name}.Sanitize())); err != nil {
 		return false, fmt.Errorf("create database %s (--create needs a role that may create databases): %w", name, err)
 	}
 	return true, nil

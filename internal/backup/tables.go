@@ -19,10 +19,7 @@ type querier interface {
 // tableNames lists the tables whose rows pg_dump dumps from schema: ordinary and partitioned
 // tables that no extension owns. Foreign tables are left out, as pg_dump leaves their data out.
 func tableNames(ctx context.Context, q querier, schema string) ([]string, error) {
-	rows, err := q.Query(ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
-		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-		ORDER BY c.relname`, schema)
+	rows, err := q.Query(ctx, tableNamesSQL, schema)
 	if err != nil {
 		return nil, fmt.Errorf("list the tables of schema %s: %w", schema, err)
 	}
@@ -42,7 +39,7 @@ func countRows(ctx context.Context, q querier, schema string) (map[string]int64,
 	counts := make(map[string]int64, len(names))
 	for _, name := range names {
 		var n int64
-		if err := q.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, name}.Sanitize()).Scan(&n); err != nil {
+		if err := q.QueryRow(ctx, fmt.Sprintf(countTableSQL, pgx.Identifier{schema, name}.Sanitize())).Scan(&n); err != nil {
 			return nil, fmt.Errorf("count the rows of %s: %w", name, err)
 		}
 		counts[name] = n
@@ -58,7 +55,7 @@ func countRowsUnlimited(ctx context.Context, db database, schema string) (map[st
 		return nil, fmt.Errorf("count rows: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+	if _, err := tx.Exec(ctx, noStatementTimeoutSQL); err != nil {
 		return nil, fmt.Errorf("count rows: %w", err)
 	}
 	return countRows(ctx, tx, schema)
@@ -109,27 +106,7 @@ type schemaObject struct {
 // their tables; operators and text search objects are not listed (neither cairn nor River
 // makes any).
 func schemaObjects(ctx context.Context, q querier, schema string) ([]schemaObject, error) {
-	rows, err := q.Query(ctx, `
-		WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname = $1),
-		owned AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e')
-		SELECT kind, ident FROM (
-			SELECT CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'TABLE' WHEN 'f' THEN 'FOREIGN TABLE'
-				WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TYPE' END AS kind,
-				format('%I.%I', ns.nspname, c.relname) AS ident,
-				CASE WHEN c.relkind IN ('r', 'p', 'f') THEN 0 ELSE 1 END AS ord
-			FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-			WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm', 'S', 'c')
-			  AND (c.oid, 'pg_class'::regclass) NOT IN (SELECT objid, classid FROM owned)
-			UNION ALL
-			SELECT 'ROUTINE', format('%I.%I(%s)', ns.nspname, p.proname, pg_get_function_identity_arguments(p.oid)), 2
-			FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
-			WHERE (p.oid, 'pg_proc'::regclass) NOT IN (SELECT objid, classid FROM owned)
-			UNION ALL
-			SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, format('%I.%I', ns.nspname, t.typname), 3
-			FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
-			WHERE t.typtype IN ('e', 'r', 'd')
-			  AND (t.oid, 'pg_type'::regclass) NOT IN (SELECT objid, classid FROM owned)
-		) o ORDER BY ord, ident`, schema)
+	rows, err := q.Query(ctx, schemaObjectsSQL, schema)
 	if err != nil {
 		return nil, fmt.Errorf("list what schema %s holds: %w", schema, err)
 	}

@@ -41,13 +41,13 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, conn Conn, archive string, 
 	}
 
 	var serverVersion int
-	if err := pool.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&serverVersion); err != nil {
+	if err := pool.QueryRow(ctx, serverVersionNumSQL).Scan(&serverVersion); err != nil {
 		return fmt.Errorf("read the server version: %w", err)
 	}
 	name := "cairn_verify_" + randomHex(6)
 	// The default template (template1), not template0: where the vector extension may only be
 	// created by a superuser, an administrator can install it in template1 once.
-	if _, err := pool.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if _, err := pool.Exec(ctx, fmt.Sprintf(createDatabaseSQL, pgx.Identifier{name}.Sanitize())); err != nil {
 		return fmt.Errorf("create the scratch database %s (the role needs CREATEDB): %w", name, err)
 	}
 	defer func() {
@@ -85,9 +85,9 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, conn Conn, archive string, 
 func dropDatabase(ctx context.Context, pool *pgxpool.Pool, name string, serverVersion int) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	q := "DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize()
+	q := fmt.Sprintf(dropDatabaseSQL, pgx.Identifier{name}.Sanitize())
 	if serverVersion >= 130000 {
-		q += " WITH (FORCE)"
+		q += dropDatabaseForceSQL
 	}
 	if _, err := pool.Exec(ctx, q); err != nil {
 		return fmt.Errorf("drop the scratch database %s (drop it by hand): %w", name, err)

@@ -86,7 +86,7 @@ const SuperuserWarning = "cairn connects as a PostgreSQL superuser: whatever a c
 func Superuser(ctx context.Context, pool *pgxpool.Pool) (bool, string, error) {
 	var super bool
 	var name string
-	if err := pool.QueryRow(ctx, "SELECT rolsuper, rolname FROM pg_roles WHERE rolname = current_user").Scan(&super, &name); err != nil {
+	if err := pool.QueryRow(ctx, currentRoleSQL).Scan(&super, &name); err != nil {
 		return false, "", fmt.Errorf("read the connected role: %w", err)
 	}
 	return super, name, nil

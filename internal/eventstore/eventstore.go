@@ -146,8 +146,7 @@ func Append(ctx context.Context, q Querier, streamID string, events []NewEvent, 
 		key = &opts.IdempotencyKey
 	}
 	res := AppendResult{StreamID: streamID}
-	err := q.QueryRow(ctx, `SELECT first_version, last_version, positions, duplicate
-		FROM cairn_append_events($1, $2, $3::text[], $4::jsonb[], $5::jsonb[], $6)`,
+	err := q.QueryRow(ctx, appendEventsSQL,
 		streamID, opts.ExpectedVersion, types, data, meta, key).
 		Scan(&res.FirstVersion, &res.LastVersion, &res.Positions, &res.Duplicate)
 	if err != nil {
@@ -197,20 +196,17 @@ func checkName(what, s string, maxLen int) error {
 // StreamVersion returns a stream's current version, 0 when it does not exist.
 func StreamVersion(ctx context.Context, q Querier, streamID string) (int64, error) {
 	var v int64
-	err := q.QueryRow(ctx, `SELECT coalesce((SELECT version FROM event_streams WHERE stream_id = $1), 0)`, streamID).Scan(&v)
+	err := q.QueryRow(ctx, streamVersionSQL, streamID).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("read version of %s: %w", streamID, err)
 	}
 	return v, nil
 }
 
-const eventColumns = `position, stream_id, version, type, data, metadata, tx_id::text::bigint, created_at`
-
 // ReadStream returns up to limit events of one stream with versions after afterVersion, oldest
 // first.
 func ReadStream(ctx context.Context, q Querier, streamID string, afterVersion int64, limit int) ([]Event, error) {
-	rows, err := q.Query(ctx, `SELECT `+eventColumns+` FROM events
-		WHERE stream_id = $1 AND version > $2 ORDER BY version LIMIT $3`, streamID, afterVersion, limit)
+	rows, err := q.Query(ctx, readStreamSQL, streamID, afterVersion, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
 	}

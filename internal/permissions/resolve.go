@@ -146,27 +146,6 @@ type cascadeRoot struct {
 // and then the tables those reach in turn (by any action, as what a cascade changes there is
 // not known here).
 func (r *Resolver) cascadeTargets(ctx context.Context, roots []cascadeRoot) ([]Table, error) {
-	const q = `WITH RECURSIVE root AS (
-	SELECT c.oid AS relid, r.schema || '.' || r.name AS name, r.del, r.upd, r.trunc, r.cols
-	FROM jsonb_to_recordset($1::jsonb) AS r(schema text, name text, del bool, upd bool, trunc bool, cols text[])
-	JOIN pg_namespace n ON n.nspname = r.schema
-	JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = r.name
-), reach(relid, trunc, root, depth) AS (
-	SELECT con.conrelid, root.trunc, root.name, 1
-	FROM root JOIN pg_constraint con ON con.confrelid = root.relid AND con.contype = 'f'
-	WHERE root.trunc
-		OR (root.del AND con.confdeltype IN ('c', 'n', 'd'))
-		OR (root.upd AND con.confupdtype IN ('c', 'n', 'd') AND (root.cols IS NULL OR EXISTS (
-			SELECT 1 FROM unnest(con.confkey) AS k(attnum)
-			JOIN pg_attribute att ON att.attrelid = con.confrelid AND att.attnum = k.attnum
-			WHERE att.attname = ANY (root.cols))))
-	UNION
-	SELECT con.conrelid, reach.trunc, reach.root, reach.depth + 1
-	FROM reach JOIN pg_constraint con ON con.confrelid = reach.relid AND con.contype = 'f'
-	WHERE reach.depth < 16 AND (reach.trunc OR con.confdeltype IN ('c', 'n', 'd') OR con.confupdtype IN ('c', 'n', 'd')))
-SELECT DISTINCT n.nspname, c.relname, reach.trunc, reach.root
-FROM reach JOIN pg_class c ON c.oid = reach.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-ORDER BY 4, 1, 2`
 	type root struct {
 		Schema string   `json:"schema"`
 		Name   string   `json:"name"`
@@ -180,7 +159,7 @@ ORDER BY 4, 1, 2`
 		rs[i] = root{Schema: c.schema, Name: c.name, Del: c.cascade&sqlguard.CascadeDelete != 0,
 			Upd: c.cascade&sqlguard.CascadeUpdate != 0, Trunc: c.cascade&sqlguard.CascadeTruncate != 0, Cols: c.setColumns}
 	}
-	rows, err := r.pool.Query(ctx, q, rs)
+	rows, err := r.pool.Query(ctx, cascadeTargetsSQL, rs)
 	if err != nil {
 		return nil, fmt.Errorf("permissions: find the tables foreign keys reach: %w", err)
 	}
@@ -215,20 +194,8 @@ type lookup struct {
 // path is the connections' own (cairn never changes it: SET and set_config are refused, and
 // every call ends with DISCARD ALL).
 func (r *Resolver) lookupNames(ctx context.Context, rels, funcs []string) (lookup, error) {
-	const q = `SELECT k, name, schemas, coalesce(current_schema()::text, '') FROM (
-	SELECT 'r' AS k, t.name, ARRAY(
-		SELECT p.nsp FROM unnest(current_schemas(true)::text[]) WITH ORDINALITY AS p(nsp, ord)
-		WHERE EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = p.nsp AND c.relname = t.name)
-		ORDER BY p.ord) AS schemas
-	FROM unnest($1::text[]) AS t(name)
-	UNION ALL
-	SELECT 'f', f.name, ARRAY(
-		SELECT p.nsp FROM unnest(current_schemas(true)::text[]) WITH ORDINALITY AS p(nsp, ord)
-		WHERE EXISTS (SELECT 1 FROM pg_proc pr JOIN pg_namespace n ON n.oid = pr.pronamespace WHERE n.nspname = p.nsp AND pr.proname = f.name)
-		ORDER BY p.ord)
-	FROM unnest($2::text[]) AS f(name)) AS x`
 	out := lookup{rels: map[string][]string{}, funcs: map[string][]string{}}
-	rows, err := r.pool.Query(ctx, q, rels, funcs)
+	rows, err := r.pool.Query(ctx, lookupNamesSQL, rels, funcs)
 	if err != nil {
 		return out, fmt.Errorf("permissions: resolve names against the search path: %w", err)
 	}

@@ -525,7 +525,7 @@ func (c *Cluster) connectDatabase(ctx context.Context, fresh bool) (*pgx.Conn, e
 	if err != nil {
 		return nil, c.connectError(err)
 	}
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{c.database}.Sanitize())
+	_, err = admin.Exec(ctx, fmt.Sprintf(createDatabaseSQL, pgx.Identifier{c.database}.Sanitize()))
 	admin.Close(context.WithoutCancel(ctx))
 	if err != nil && !isCode(err, "42P04") { // duplicate_database: someone else was quicker
 		return nil, fmt.Errorf("create database %q in the cluster %s: %w", c.database, c.dataDir, err)
@@ -573,8 +573,7 @@ func isCode(err error, code string) bool {
 // serverInfo returns the server's major.minor version and whether pgvector is available.
 func serverInfo(ctx context.Context, conn *pgx.Conn) (version string, vector bool, err error) {
 	var num int
-	err = conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
-		EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')`).Scan(&num, &vector)
+	err = conn.QueryRow(ctx, serverInfoSQL).Scan(&num, &vector)
 	if err != nil {
 		return "", false, err
 	}

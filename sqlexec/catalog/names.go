@@ -11,11 +11,7 @@ import (
 // SchemaNames returns, by name, up to limit names of the schemas ListSchemas lists that start
 // with prefix.
 func SchemaNames(ctx context.Context, q Querier, prefix string, limit int) ([]string, error) {
-	return listNames(ctx, q, "list schema names", `
-		SELECT nspname::text FROM pg_namespace
-		WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname !~ '^pg_(toast|temp_)'
-		  AND left(nspname, length($1)) = $1
-		ORDER BY nspname LIMIT $2`, prefix, limit)
+	return listNames(ctx, q, "list schema names", schemaNamesSQL, prefix, limit)
 }
 
 // TableNames returns, by name, up to limit names of the relations of schema that ListTables
@@ -24,10 +20,7 @@ func TableNames(ctx context.Context, q Querier, schema, prefix string, limit int
 	if !validText(schema) {
 		return []string{}, nil
 	}
-	return listNames(ctx, q, "list table names", `
-		SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind IN `+relKinds+` AND left(c.relname, length($1)) = $1 AND n.nspname = $3
-		ORDER BY c.relname LIMIT $2`, prefix, limit, schema)
+	return listNames(ctx, q, "list table names", tableNamesSQL, prefix, limit, schema)
 }
 
 // listNames runs a query of names whose first two parameters are a prefix and a limit.

@@ -83,14 +83,7 @@ func (t *Table) Column(name string) (*Column, error) {
 // reported as such, otherwise the nearest relation names are suggested. It runs only on the
 // error path, so it may read every relation name in the database.
 func tableNotFound(ctx context.Context, q Querier, schema, table string) error {
-	// Every schema (with NULL for an empty one) and every relation, flagged when it is where the
-	// lookup searched: the given schema, or visible through the search path.
-	rows, err := q.Query(ctx, `
-		SELECT n.nspname::text, c.relname::text,
-		       coalesce(CASE WHEN $1::text = '' THEN pg_table_is_visible(c.oid) ELSE n.nspname = $1::text END, false)
-		FROM pg_namespace n
-		LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN `+relKinds+`
-		WHERE n.nspname !~ '^pg_(toast|temp_)'`, schema)
+	rows, err := q.Query(ctx, allRelationsSQL, schema)
 	if err != nil {
 		return wrap(err, "look up table %s", qualified(schema, table))
 	}
@@ -129,7 +122,7 @@ func tableNotFound(ctx context.Context, q Querier, schema, table string) error {
 // schemaNotFound builds the error for a schema that does not exist, suggesting the nearest of
 // all schemas, pg_catalog and information_schema included since they can be listed too.
 func schemaNotFound(ctx context.Context, q Querier, schema string) error {
-	rows, err := q.Query(ctx, `SELECT nspname::text FROM pg_namespace WHERE nspname !~ '^pg_(toast|temp_)'`)
+	rows, err := q.Query(ctx, allSchemasSQL)
 	if err != nil {
 		return wrap(err, "look up schema %s", schema)
 	}
