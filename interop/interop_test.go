@@ -3,8 +3,6 @@ package interop_test
 import (
 	"bytes"
 	"context"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,45 +109,6 @@ func runNode(t *testing.T, node, dir string, env []string, file string) {
 // URL once /readyz answers; the process is killed when the test ends.
 func serveHTTP(t *testing.T, dbURL string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(cairnBin, "serve", "--transport", "http", "--addr", addr, "--database-url", dbURL)
-	cmd.Env = testbin.CleanEnv()
-	// A file, not a buffer: the log is read while the process may still write it.
-	logFile := filepath.Join(t.TempDir(), "serve.log")
-	f, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close() // the process has its own copy of the descriptor
-	cmd.Stderr = f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("cairn serve --transport http stderr:\n%s", logs())
-		}
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cairn did not become ready at %s\n%s", base, logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	base, _, _ := testbin.ServeHTTP(t, cairnBin, nil, "--database-url", dbURL)
+	return base
 }

@@ -1,17 +1,16 @@
 package jobs_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/jobs"
 )
@@ -50,7 +49,7 @@ func start(t *testing.T, db *testdb.DB, reg *jobs.Registry, opts jobs.Options) *
 	if opts.Logger == nil {
 		// River's warnings are shown when the test fails; a logger writing to the test itself
 		// would outlive it in River's goroutines.
-		var buf lockedBuffer
+		var buf testbin.Logs
 		t.Cleanup(func() {
 			if t.Failed() && buf.Len() > 0 {
 				t.Logf("log:\n%s", buf.String())
@@ -70,30 +69,6 @@ func start(t *testing.T, db *testdb.DB, reg *jobs.Registry, opts jobs.Options) *
 		}
 	})
 	return c
-}
-
-// lockedBuffer is a log destination several goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
 }
 
 // recordArgs is a job whose worker reports its name.

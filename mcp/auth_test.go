@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-mcp/cairn/internal/auth"
 	"github.com/cairn-mcp/cairn/internal/auth/authtest"
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/mcp"
 	"github.com/cairn-mcp/cairn/sqlexec"
@@ -388,7 +389,7 @@ func TestServeAuthSettings(t *testing.T) {
 	// A bad token file stops cairn at once, saying where, without the token.
 	bad := filepath.Join(t.TempDir(), "bad")
 	os.WriteFile(bad, []byte("ci:reader:tok-ci\nops admin tok-secret\n"), 0o600)
-	run := exec.Command(cairnBin, "serve", "--transport", "http", "--addr", freeAddr(t), "--database-url", "host=/nonexistent", "--auth-tokens-file", bad)
+	run := exec.Command(cairnBin, "serve", "--transport", "http", "--addr", testbin.FreeAddr(t), "--database-url", "host=/nonexistent", "--auth-tokens-file", bad)
 	run.Env = cleanEnv()
 	msg, err := run.CombinedOutput()
 	if ee, isExit := err.(*exec.ExitError); !isExit || ee.ExitCode() != 2 {

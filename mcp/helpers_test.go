@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,24 +27,6 @@ import (
 var cairnBin string
 
 func TestMain(m *testing.M) { testbin.Main(m, &cairnBin) }
-
-// lockedBuffer collects a subprocess's stderr for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // stdioClient spawns `cairn serve` on the test database and connects the go-sdk client to it
 // over stdio.
@@ -67,7 +47,7 @@ func stdioClientCmd(t *testing.T, url string, args ...string) (*sdk.ClientSessio
 	t.Helper()
 	cmd := exec.Command(cairnBin, append([]string{"serve", "--database-url", url}, args...)...)
 	cmd.Env = cleanEnv()
-	stderr := &lockedBuffer{}
+	stderr := &testbin.Logs{}
 	cmd.Stderr = stderr
 	client := sdk.NewClient(&sdk.Implementation{Name: "cairn-test", Version: "1"}, nil)
 	// The session lives as long as the Connect context: do not cancel it.
@@ -87,37 +67,9 @@ func stdioClientCmd(t *testing.T, url string, args ...string) (*sdk.ClientSessio
 // httpProcess starts `cairn serve --transport http` on a free loopback port with args and the
 // environment extra on top of cleanEnv, waits until /readyz answers, and returns its base URL,
 // the process (killed when the test ends) and its log.
-func httpProcess(t *testing.T, extra []string, args ...string) (string, *exec.Cmd, *lockedBuffer) {
+func httpProcess(t *testing.T, extra []string, args ...string) (string, *exec.Cmd, *testbin.Logs) {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(cairnBin, append([]string{"serve", "--transport", "http", "--addr", addr}, args...)...)
-	cmd.Env = append(cleanEnv(), extra...)
-	logs := &lockedBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("cairn stderr:\n%s", logs)
-		}
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base, cmd, logs
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cairn did not become ready\n%s", logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return testbin.ServeHTTP(t, cairnBin, extra, args...)
 }
 
 // cleanEnv is testbin.CleanEnv: only the flags given decide where cairn connects.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/config"
 	"github.com/cairn-mcp/cairn/internal/permissions"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/mcp"
 	"github.com/cairn-mcp/cairn/sqlexec"
@@ -400,7 +401,7 @@ func TestToolPermsCoverEveryTool(t *testing.T) {
 	db := testdb.New(t)
 	known := mcp.KnownTools()
 	for _, ts := range config.Toolsets {
-		var buf lockedBuffer
+		var buf testbin.Logs
 		srv := permServer(t, db, &config.Config{Toolsets: []string{ts}}, nil, &buf)
 		cs := inMemoryClient(t, srv)
 		res, err := cs.ListTools(context.Background(), nil)
@@ -497,7 +498,7 @@ func TestAuditLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf lockedBuffer
+	var buf testbin.Logs
 	cfg := &config.Config{Transport: config.TransportHTTP, AuditEvents: true,
 		AuthTokens: "alice:writer:tok-alice-1234567890,bob:reader:tok-bob-1234567890"}
 	ts := httptest.NewServer(permServer(t, db, cfg, set, &buf).Handler())
@@ -634,7 +635,7 @@ func TestAuditLogStdio(t *testing.T) {
 	db, file := permDB(t, "")
 	cmd := exec.Command(cairnBin, "--log-format", "json", "serve", "--database-url", db.URL, "--permissions", file, "--role", "writer")
 	cmd.Env = cleanEnv()
-	var stderr lockedBuffer
+	var stderr testbin.Logs
 	cmd.Stderr = &stderr
 	cs, err := sdk.NewClient(&sdk.Implementation{Name: "cairn-test", Version: "1"}, nil).Connect(context.Background(), &sdk.CommandTransport{Command: cmd}, nil)
 	if err != nil {
@@ -664,7 +665,7 @@ func TestAuditLogStdio(t *testing.T) {
 func TestPermissionsOffByDefault(t *testing.T) {
 	t.Parallel()
 	db, _ := permDB(t, "")
-	var buf lockedBuffer
+	var buf testbin.Logs
 	cs := inMemoryClient(t, permServer(t, db, &config.Config{}, nil, &buf))
 	ok(t, cs, "query", sql("SELECT * FROM secrets JOIN private.stuff ON true"))
 	ok(t, cs, "execute", sql("CREATE TABLE private.t (id int)"))

@@ -9,28 +9,15 @@ import (
 	"time"
 
 	"github.com/cairn-mcp/cairn/internal/embed/embedtest"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 )
 
 // embedProcess starts `cairn worker` embedding through the Ollama stand-in, with args on top;
 // it is killed when the test ends.
-func embedProcess(t *testing.T, db *testdb.DB, ollama *embedtest.Server, args ...string) (*exec.Cmd, *lockedBuffer) {
+func embedProcess(t *testing.T, db *testdb.DB, ollama *embedtest.Server, args ...string) (*exec.Cmd, *testbin.Logs) {
 	t.Helper()
-	cmd := exec.Command(cairnBin, append([]string{"worker", "--database-url", db.URL, "--embedder", "ollama", "--ollama-host", ollama.URL}, args...)...)
-	cmd.Env = cleanEnv()
-	logs := &lockedBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("worker %d log:\n%s", cmd.Process.Pid, logs)
-		}
-	})
-	return cmd, logs
+	return testbin.Start(t, cairnBin, nil, append([]string{"worker", "--database-url", db.URL, "--embedder", "ollama", "--ollama-host", ollama.URL}, args...)...)
 }
 
 // pendingEpisodes inserts n episodes with raw SQL, as a client of the predecessor would: the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/config"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 )
 
@@ -190,16 +190,6 @@ func TestServeSaysWhereItCouldNotConnect(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestServeWithEmbeddedCluster is `make run` on a machine with no database configured: cairn
 // creates its own cluster, migrates and serves; `cairn db` manages it.
 func TestServeWithEmbeddedCluster(t *testing.T) {
@@ -222,7 +212,7 @@ func TestServeWithEmbeddedCluster(t *testing.T) {
 
 	cmd := exec.Command(cairnBin, "serve")
 	cmd.Env = env
-	logs := &lockedBuffer{}
+	logs := &testbin.Logs{}
 	cmd.Stderr = logs
 	cs, err := sdk.NewClient(&sdk.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(), &sdk.CommandTransport{Command: cmd}, nil)
 	if err != nil {
@@ -269,7 +259,7 @@ func TestServeTellsAPersonHowToConnect(t *testing.T) {
 	// Over stdio from a terminal (script gives cairn one).
 	cmd := exec.Command("script", "-qefc", cairnBin+" serve --embedder builtin --database-url '"+db.URL+"'", "/dev/null")
 	cmd.Env = cleanEnv()
-	out := &lockedBuffer{}
+	out := &testbin.Logs{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 )
 
@@ -22,14 +23,14 @@ func TestWorkerProcess(t *testing.T) {
 	db := testdb.New(t)
 	cmd := exec.Command(cairnBin, "worker", "--database-url", db.URL)
 	cmd.Env = cleanEnv()
-	stdout := &lockedBuffer{}
+	stdout := &testbin.Logs{}
 	cmd.Stdout = stdout
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	logs := &lockedBuffer{}
+	logs := &testbin.Logs{}
 	started := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -77,10 +78,10 @@ func TestWorkerRefusesBadWorkerCount(t *testing.T) {
 func TestWorkerOpsEndpoints(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
-	addr, pprofAddr := freeAddr(t), freeAddr(t)
+	addr, pprofAddr := testbin.FreeAddr(t), testbin.FreeAddr(t)
 	cmd := exec.Command(cairnBin, "worker", "--database-url", db.URL, "--embedder", "builtin", "--addr", addr, "--pprof-addr", pprofAddr)
 	cmd.Env = append(cleanEnv(), "CAIRN_AUTH_TOKEN=tok-metrics")
-	logs := &lockedBuffer{}
+	logs := &testbin.Logs{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

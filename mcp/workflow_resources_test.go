@@ -16,6 +16,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 )
 
@@ -83,7 +84,7 @@ func stdioWatcher(t *testing.T, db *testdb.DB, version string) (*sdk.ClientSessi
 	t.Helper()
 	cmd := exec.Command(cairnBin, "serve", "--database-url", db.URL)
 	cmd.Env = cleanEnv()
-	stderr := &lockedBuffer{}
+	stderr := &testbin.Logs{}
 	cmd.Stderr = stderr
 	rec := newRecorder()
 	cs, err := rec.client().Connect(context.Background(), &sdk.CommandTransport{Command: cmd}, &sdk.ClientSessionOptions{ProtocolVersion: version})

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,40 +66,8 @@ func jsPackage(t *testing.T) string {
 // returns its MCP endpoint once /readyz answers.
 func serve(t *testing.T, db *testdb.DB, args ...string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(cairnBin, append([]string{"--log-level", "warn", "serve", "--transport", "http", "--addr", addr,
-		"--database-url", db.URL}, args...)...)
-	cmd.Env = testbin.CleanEnv()
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("cairn stderr:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return "http://" + addr + "/mcp"
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cairn did not become ready\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	base, _, _ := testbin.ServeHTTP(t, cairnBin, []string{"CAIRN_LOG_LEVEL=warn"}, append([]string{"--database-url", db.URL}, args...)...)
+	return base + "/mcp"
 }
 
 // vitestReport is the part of vitest's JSON report the tests read.

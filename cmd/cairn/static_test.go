@@ -30,6 +30,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/cairn-mcp/cairn/internal/healthcheck"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/migrations"
 )
@@ -356,7 +357,7 @@ func healthServer(t *testing.T, code int, body string) string {
 // refusedURL is a loopback URL nothing listens on.
 func refusedURL(t *testing.T) string {
 	t.Helper()
-	return "http://" + closedPort(t) + "/healthz"
+	return "http://" + testbin.FreeAddr(t) + "/healthz"
 }
 
 // runBin is runCLI for another binary.
@@ -806,17 +807,6 @@ func TestStaticBinary(t *testing.T) {
 	}
 }
 
-// loopbackAddr returns a loopback address nothing listens on (for a moment).
-func loopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestImageServes runs the static binary as the image does — the ENTRYPOINT and CMD, with
 // only the listen address moved to a free loopback port, the token in a file as compose.yaml has
 // it — against a test database: the health checks pass, a query goes through pg_query's
@@ -826,7 +816,7 @@ func TestImageServes(t *testing.T) {
 	db := testdb.New(t)
 	df := readDockerfile(t)
 	cmd := execForm(t, dfOne(t, df.final(), "CMD"), dfOne(t, df.final(), "CMD").Args)
-	addr := loopbackAddr(t)
+	addr := testbin.FreeAddr(t)
 	args := slices.Clone(cmd)
 	args[slices.Index(args, "--addr")+1] = addr
 	const token = "static-image-token"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/agents"
 	"github.com/cairn-mcp/cairn/checkpoint"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 	"github.com/cairn-mcp/cairn/jobs"
 	"github.com/cairn-mcp/cairn/knowledge"
@@ -49,18 +49,6 @@ func problemCodes(rep status.Report) []string {
 		codes = append(codes, p.Code)
 	}
 	return codes
-}
-
-// closedPort returns a local TCP address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // TestStatusReportsPopulatedDatabase fills every domain, a discarded and a waiting job, and
@@ -232,7 +220,7 @@ func TestStatusExitCodes(t *testing.T) {
 			wantCode: status.ExitDegraded, wantCodes: []string{"embeddings_failed"}, wantInProblem: "1 episode rows: text is longer than the model's context"},
 		{name: "River not migrated", env: []string{"DATABASE_URL=" + noRiver.URL}, args: []string{"--embedder", "builtin"},
 			wantCode: status.ExitDegraded, wantCodes: []string{"river_behind"}, wantInProblem: "cairn migrate"},
-		{name: "unreachable", env: []string{"DATABASE_URL=postgres://cairn@" + closedPort(t) + "/cairn?sslmode=disable"},
+		{name: "unreachable", env: []string{"DATABASE_URL=postgres://cairn@" + testbin.FreeAddr(t) + "/cairn?sslmode=disable"},
 			wantCode: status.ExitUnreachable, wantCodes: []string{"database_unreachable"}},
 	}
 	for _, tc := range tests {
@@ -261,7 +249,7 @@ func TestStatusExitCodes(t *testing.T) {
 func TestStatusUnreachableDatabase(t *testing.T) {
 	t.Parallel()
 	const password = "s3cret-Pa55"
-	url := "postgres://cairn:" + password + "@" + closedPort(t) + "/cairn?sslmode=disable"
+	url := "postgres://cairn:" + password + "@" + testbin.FreeAddr(t) + "/cairn?sslmode=disable"
 	for _, asJSON := range []bool{true, false} {
 		args := []string{"status"}
 		if asJSON {

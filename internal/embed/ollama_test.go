@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cairn-mcp/cairn/internal/embed"
 	"github.com/cairn-mcp/cairn/internal/embed/embedtest"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 )
 
 func standIn(t testing.TB) *embedtest.Server {
@@ -36,13 +36,7 @@ func newOllama(t testing.TB, opts embed.Options) *embed.Ollama {
 // closedAddr returns a loopback URL on which nothing listens.
 func closedAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
+	return "http://" + testbin.FreeAddr(t)
 }
 
 func texts(n int) []string {
