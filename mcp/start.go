@@ -52,19 +52,29 @@ func (s *Server) started(ctx context.Context) error {
 	if s.gate == nil {
 		return nil
 	}
+	select {
+	case <-s.gate.done: // every call once started: no timer to make
+		return s.startErr()
+	default:
+	}
 	t := time.NewTimer(startWait)
 	defer t.Stop()
 	select {
 	case <-s.gate.done:
-		if s.gate.err != nil {
-			return fmt.Errorf("cairn could not start: %w", s.gate.err)
-		}
-		return nil
+		return s.startErr()
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
 		return &callerr.Input{Msg: fmt.Sprintf("cairn is still starting after %s (connecting to PostgreSQL, checking its schema, choosing the embedder); retry in a moment, and if it persists see cairn's log", startWait)}
 	}
+}
+
+// startErr is why a pending server that has been started cannot serve calls, or nil.
+func (s *Server) startErr() error {
+	if s.gate.err != nil {
+		return fmt.Errorf("cairn could not start: %w", s.gate.err)
+	}
+	return nil
 }
 
 // startWait is the longest a call waits for a pending server to start.
