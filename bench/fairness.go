@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"sync"
 	"time"
@@ -39,33 +36,12 @@ func runFairness(ctx context.Context, bin, url string) error {
 }
 
 func fairnessRun(ctx context.Context, bin, url, name string, extra []string) error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	base, cmd, err := serveHTTP(ctx, bin, []string{"CAIRN_AUTH_TOKENS=a:admin:tok-a,b:admin:tok-b", "CAIRN_LOG_LEVEL=error"},
+		append([]string{"--database-url", url, "--embedder", "builtin"}, extra...)...)
 	if err != nil {
 		return err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--log-level", "error", "serve", "--transport", "http", "--addr", addr,
-		"--database-url", url, "--embedder", "builtin"}, extra...)...)
-	cmd.Env = append(os.Environ(), "CAIRN_AUTH_TOKENS=a:admin:tok-a,b:admin:tok-b")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	base := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("cairn did not become ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	defer stop(cmd)
 	a, err := bearerSession(ctx, base, "tok-a")
 	if err != nil {
 		return err

@@ -11,14 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -67,29 +64,11 @@ func benchLangGraph(ctx context.Context, admin *pgx.Conn, bin string, n int) (*l
 	if out, err := exec.Command(bin, "--log-level", "warn", "migrate", "--database-url", cairnURL).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("cairn migrate: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	base, srv, err := serveHTTP(ctx, bin, []string{"CAIRN_LOG_LEVEL=warn"}, "--no-migrate", "--database-url", cairnURL)
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	srv := exec.Command(bin, "--log-level", "warn", "serve", "--no-migrate", "--transport", "http", "--addr", addr, "--database-url", cairnURL)
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
-		return nil, err
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("cairn serve did not become ready on %s", addr)
-		}
-	}
+	defer stop(srv)
 
 	dir, err := langGraphPackage()
 	if err != nil {
@@ -98,7 +77,7 @@ func benchLangGraph(ctx context.Context, admin *pgx.Conn, bin string, n int) (*l
 	defer os.RemoveAll(dir)
 	drv := exec.Command("node", "bench/bench.mjs")
 	drv.Dir = dir
-	drv.Env = append(os.Environ(), "CAIRN_URL=http://"+addr+"/mcp", "PG_URL="+urls["langgraph_pg"], "CAIRN_DB="+urls["cairn_lg"],
+	drv.Env = append(os.Environ(), "CAIRN_URL="+base+"/mcp", "PG_URL="+urls["langgraph_pg"], "CAIRN_DB="+urls["cairn_lg"],
 		fmt.Sprintf("N=%d", n))
 	var out bytes.Buffer
 	drv.Stdout, drv.Stderr = &out, os.Stderr

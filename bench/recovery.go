@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"time"
@@ -77,12 +76,10 @@ func recoveryDB(ctx context.Context, admin *pgx.Conn, bin, name string, rows int
 // embedProcesses starts one serve (HTTP on a free port) and one worker on url, embedding through
 // ollama with cairn's defaults.
 func embedProcesses(ctx context.Context, bin, url, ollama string) (serve, worker *exec.Cmd, err error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 	common := []string{"--database-url", url, "--embedder", "ollama", "--ollama-host", ollama, "--no-migrate"}
 	serve = exec.CommandContext(ctx, bin, append([]string{"--log-level", "error", "serve", "--transport", "http", "--addr", addr}, common...)...)
 	worker = exec.CommandContext(ctx, bin, append([]string{"--log-level", "error", "worker"}, common...)...)
