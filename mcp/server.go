@@ -169,9 +169,10 @@ func New(opts Options) *Server {
 			return out, err
 		})
 	}
-	// Innermost: what the permissions, the audit log and the metrics see of a call with wrong
-	// arguments is the tool error it ends with.
-	// Innermost of all: a wrong argument is answered at once, even while a pending server starts.
+	// Middleware added later wraps what was added before. Innermost, the wait for a pending
+	// server's start; around it the argument check, so that a wrong argument is answered at once
+	// even then, and what the permissions, the audit log and the metrics see of such a call is
+	// the tool error it ends with.
 	s.srv.AddReceivingMiddleware(s.waitForStart)
 	s.srv.AddReceivingMiddleware(s.checkArguments)
 	s.srv.AddReceivingMiddleware(s.calls.middleware)
