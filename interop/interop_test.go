@@ -102,6 +102,10 @@ func runNode(t *testing.T, node, dir string, env []string, file string) {
 	if !strings.Contains(string(out), "ℹ fail 0") {
 		t.Fatalf("%s: no test ran or the summary is missing\n%s", file, out)
 	}
+	// A skipped or todo test would pass without checking anything.
+	if !strings.Contains(string(out), "ℹ skipped 0") || !strings.Contains(string(out), "ℹ todo 0") {
+		t.Fatalf("%s: tests were skipped or left todo (%s)\n%s", file, counts, out)
+	}
 	t.Logf("%s: %s", file, counts)
 }
 
