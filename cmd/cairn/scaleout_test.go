@@ -24,6 +24,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/cairn-mcp/cairn/internal/embed/embedtest"
+	"github.com/cairn-mcp/cairn/internal/testbin"
 	"github.com/cairn-mcp/cairn/internal/testdb"
 )
 
@@ -68,29 +69,11 @@ func TestScaleOut(t *testing.T) {
 
 // ---- the processes ----
 
-// soLog is a process's stderr, kept for failure messages and read for its start line.
-type soLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *soLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *soLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // soProc is one cairn process.
 type soProc struct {
 	name string
 	cmd  *exec.Cmd
-	log  *soLog
+	log  *testbin.Logs
 	base string // http://127.0.0.1:PORT of a server; "" for a worker
 
 	exited  chan struct{} // closed once Wait returned
@@ -171,7 +154,7 @@ func soStartCluster(t *testing.T, dbURL, ollamaURL, token string) *soCluster {
 	c := &soCluster{token: token, transport: http.DefaultTransport.(*http.Transport).Clone()}
 	c.http = &http.Client{Transport: soBearer{token, c.transport}}
 	start := func(name string, args ...string) *soProc {
-		p := &soProc{name: name, log: &soLog{}, exited: make(chan struct{})}
+		p := &soProc{name: name, log: &testbin.Logs{}, exited: make(chan struct{})}
 		p.cmd = exec.Command(bin, args...)
 		p.cmd.Env = cleanEnv()
 		p.cmd.Stdout, p.cmd.Stderr = p.log, p.log

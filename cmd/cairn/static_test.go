@@ -830,7 +830,7 @@ func TestImageServes(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Env = append(cleanEnv(), "DATABASE_URL="+db.URL, "CAIRN_AUTH_TOKENS_FILE="+tokens, "CAIRN_EMBEDDER=builtin", "CAIRN_LOG_FORMAT=json")
-	var logs staticLogBuffer
+	var logs testbin.Logs
 	srv.Stdout, srv.Stderr = &logs, &logs
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -896,22 +896,4 @@ func TestImageServes(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"shutting down: finishing calls in flight"`) {
 		t.Errorf("no JSON shutdown log line:\n%s", logs.String())
 	}
-}
-
-// staticLogBuffer is a bytes buffer safe for the writes of a child's stdout and stderr.
-type staticLogBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *staticLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *staticLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
